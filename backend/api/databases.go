@@ -1,0 +1,152 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/ops"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
+)
+
+// databaseKey reads and validates the {region}/{name} of a database path.
+func databaseKey(r *http.Request) (store.DatabaseKey, error) {
+	key := store.DatabaseKey{Region: r.PathValue("region"), Name: r.PathValue("name")}
+	if err := engine.ValidateIdentifier("region", key.Region); err != nil {
+		return key, badRequest(err.Error())
+	}
+	if err := engine.ValidateIdentifier("database", key.Name); err != nil {
+		return key, badRequest(err.Error())
+	}
+	return key, nil
+}
+
+func (s *Server) databaseGet(w http.ResponseWriter, r *http.Request) error {
+	key, err := databaseKey(r)
+	if err != nil {
+		return err
+	}
+	db, err := s.store.DatabaseGet(r.Context(), key)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("database %s does not exist in region %s: %w", key.Name, key.Region, err)
+	}
+	if err != nil {
+		return err
+	}
+	out := s.wireDatabase(db)
+	w.Header().Set("ETag", etag(out))
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) databaseList(w http.ResponseWriter, r *http.Request) error {
+	region := r.URL.Query().Get("region")
+	if region != "" {
+		if err := engine.ValidateIdentifier("region", region); err != nil {
+			return badRequest(err.Error())
+		}
+	}
+	dbs, err := s.store.DatabaseList(r.Context(), &store.DatabaseListParams{Region: region})
+	if err != nil {
+		return err
+	}
+	out := apiv1.DatabaseList{Databases: make([]apiv1.Database, 0, len(dbs))}
+	for _, db := range dbs {
+		out.Databases = append(out.Databases, s.wireDatabase(db))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) databasePut(w http.ResponseWriter, r *http.Request) error {
+	key, err := databaseKey(r)
+	if err != nil {
+		return err
+	}
+	var spec apiv1.DatabaseSpec
+	if err := decodeBody(r, &spec); err != nil {
+		return err
+	}
+	op, err := s.operations.DatabaseApply(r.Context(), &ops.DatabaseApplyParams{
+		Region: key.Region, Name: key.Name,
+		DeletionProtection: spec.DeletionProtection, SkipFinalBackup: spec.SkipFinalBackup,
+		RequestID:    requestIDFrom(r.Context()),
+		Precondition: s.ifMatch(r),
+	})
+	if err != nil {
+		return err
+	}
+	writeOperationAccepted(w, op)
+	return nil
+}
+
+func (s *Server) databaseDelete(w http.ResponseWriter, r *http.Request) error {
+	key, err := databaseKey(r)
+	if err != nil {
+		return err
+	}
+	op, err := s.operations.DatabaseDelete(r.Context(), &ops.DatabaseDeleteParams{
+		Region: key.Region, Name: key.Name,
+		RequestID:    requestIDFrom(r.Context()),
+		Precondition: s.ifMatch(r),
+	})
+	if err != nil {
+		return err
+	}
+	writeOperationAccepted(w, op)
+	return nil
+}
+
+// ifMatch checks If-Match against the database's current ETag, inside the
+// transaction that changes it.
+func (s *Server) ifMatch(r *http.Request) func(*store.Database) error {
+	header := r.Header.Get("If-Match")
+	if header == "" {
+		return nil
+	}
+	return func(current *store.Database) error {
+		if current != nil {
+			tag := etag(s.wireDatabase(current))
+			for _, want := range strings.Split(header, ",") {
+				if want = strings.TrimSpace(want); want == "*" || want == tag {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("%w: If-Match %s does not match the database's current ETag; GET it again and retry", ops.ErrPreconditionFailed, header)
+	}
+}
+
+// writeOperationAccepted answers a mutation: 202, where to poll, and when.
+func writeOperationAccepted(w http.ResponseWriter, op *store.Operation) {
+	w.Header().Set(apiv1.HeaderOperationLocation, "/v1/operations/"+op.ID)
+	w.Header().Set("Retry-After", "1")
+	writeJSON(w, http.StatusAccepted, wireOperation(op))
+}
+
+// decodeBody decodes a JSON body strictly: unknown fields and trailing data
+// are errors. An empty body decodes to the zero value.
+func decodeBody(r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBodyBytes))
+	if err != nil {
+		return badRequest("request body is unreadable or larger than 1 MiB")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("request body is not valid: " + err.Error())
+	}
+	if dec.More() {
+		return badRequest("request body has data after the JSON object")
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/ops"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
+)
+
+// httpError is an error with the status and code it answers with.
+type httpError struct {
+	status  int
+	code    string
+	message string
+	details map[string]string
+}
+
+func (e *httpError) Error() string { return e.message }
+
+func badRequest(message string) error {
+	return &httpError{status: http.StatusBadRequest, code: apiv1.CodeInvalidArgument, message: message}
+}
+
+// errorTable maps the sentinel errors of the layers below to statuses and
+// codes; the first match wins.
+var errorTable = []struct {
+	target error
+	status int
+	code   string
+}{
+	{store.ErrNotFound, http.StatusNotFound, apiv1.CodeNotFound},
+	{ops.ErrInvalidArgument, http.StatusBadRequest, apiv1.CodeInvalidArgument},
+	{ops.ErrDeletionProtected, http.StatusConflict, apiv1.CodeDeletionProtected},
+	{ops.ErrPreconditionFailed, http.StatusPreconditionFailed, apiv1.CodePreconditionFailed},
+	{ops.ErrOperationDone, http.StatusConflict, apiv1.CodeConflict},
+}
+
+// toHTTPError turns any error into the status, code and message a client
+// gets. Faults become a 500 whose message hides their internals.
+func toHTTPError(err error) *httpError {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he
+	}
+	var inProgress *ops.OperationInProgressError
+	if errors.As(err, &inProgress) {
+		return &httpError{status: http.StatusConflict, code: apiv1.CodeOperationInProgress, message: inProgress.Error(),
+			details: map[string]string{"operation_id": inProgress.OperationID}}
+	}
+	for _, row := range errorTable {
+		if errors.Is(err, row.target) {
+			return &httpError{status: row.status, code: row.code, message: err.Error()}
+		}
+	}
+	return &httpError{status: http.StatusInternalServerError, code: apiv1.CodeInternal,
+		message: "internal error; the server log has the cause under this request id"}
+}
+
+func writeError(w http.ResponseWriter, requestID string, he *httpError) {
+	writeJSON(w, he.status, apiv1.ErrorResponse{Error: apiv1.Error{
+		Code: he.code, Message: he.message, Details: he.details, RequestID: requestID,
+	}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,62 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+)
+
+// regionHealthTimeout bounds how long a region may take to answer a health
+// check before it is reported unhealthy.
+const regionHealthTimeout = 2 * time.Second
+
+func (s *Server) regionList(w http.ResponseWriter, r *http.Request) error {
+	regions, err := s.describeRegions(r.Context(), s.regions.Names())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, apiv1.RegionList{Regions: regions})
+	return nil
+}
+
+func (s *Server) regionGet(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if _, _, err := s.regions.Endpoint(name); err != nil {
+		return &httpError{status: http.StatusNotFound, code: apiv1.CodeNotFound, message: "region " + name + " is not configured"}
+	}
+	regions, err := s.describeRegions(r.Context(), []string{name})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, regions[0])
+	return nil
+}
+
+// describeRegions checks the named regions' health in parallel.
+func (s *Server) describeRegions(ctx context.Context, names []string) ([]apiv1.Region, error) {
+	counts, err := s.store.DatabaseCountByRegion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]apiv1.Region, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		out[i] = apiv1.Region{Name: name, DatabasesCount: counts[name], Labels: s.regions.Labels(name)}
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, regionHealthTimeout)
+			defer cancel()
+			h, err := s.regions.RegionHealth(ctx, name)
+			if err != nil {
+				out[i].Error = "region is not reachable"
+				s.logger.Warn().Str("region", name).Err(err).Msg("Region health check failed")
+				return
+			}
+			out[i].Healthy, out[i].ServerVersion = true, h.ServerVersion
+		})
+	}
+	wg.Wait()
+	return out, nil
+}

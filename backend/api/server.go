@@ -1,0 +1,132 @@
+// Package api serves dbfleetd's HTTP API (v1): it authenticates requests,
+// decodes and validates them, and hands them to the operations manager and
+// the store. It never speaks SQL itself.
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/ops"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
+)
+
+// Operations starts and follows operations.
+type Operations interface {
+	DatabaseApply(ctx context.Context, params *ops.DatabaseApplyParams) (*store.Operation, error)
+	DatabaseDelete(ctx context.Context, params *ops.DatabaseDeleteParams) (*store.Operation, error)
+	OperationWait(ctx context.Context, id string, timeout time.Duration) (*store.Operation, error)
+	OperationCancel(ctx context.Context, id string) (*store.Operation, error)
+}
+
+// Regions reports on the regions' servers.
+type Regions interface {
+	Names() []string
+	Labels(name string) map[string]string
+	Endpoint(name string) (host string, port int, err error)
+	RegionHealth(ctx context.Context, name string) (*engine.Health, error)
+}
+
+// Config holds a Server's dependencies.
+type Config struct {
+	Store      store.Store
+	Operations Operations
+	Regions    Regions
+	Logger     zerolog.Logger
+	// Registry receives the HTTP metrics and is served at /metrics.
+	Registry *prometheus.Registry
+	// MaxWait caps the timeout of :wait long-polls; 0 means 60 s.
+	MaxWait time.Duration
+}
+
+// Server is the HTTP API.
+type Server struct {
+	store      store.Store
+	operations Operations
+	regions    Regions
+	logger     zerolog.Logger
+	registry   *prometheus.Registry
+	metrics    *httpMetrics
+	maxWait    time.Duration
+	mux        *http.ServeMux
+}
+
+// New returns the API server.
+func New(cfg Config) *Server {
+	s := &Server{
+		store: cfg.Store, operations: cfg.Operations, regions: cfg.Regions,
+		logger: cfg.Logger, registry: cfg.Registry,
+		metrics: newHTTPMetrics(cfg.Registry),
+		maxWait: cfg.MaxWait,
+		mux:     http.NewServeMux(),
+	}
+	if s.maxWait == 0 {
+		s.maxWait = 60 * time.Second
+	}
+	s.routes()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) routes() {
+	read, write := scopeRead, scopeWrite
+	s.handle("GET /v1/regions", read, s.regionList)
+	s.handle("GET /v1/regions/{name}", read, s.regionGet)
+	s.handle("GET /v1/databases", read, s.databaseList)
+	s.handle("GET /v1/databases/{region}/{name}", read, s.databaseGet)
+	s.handle("PUT /v1/databases/{region}/{name}", write, s.idempotent(s.databasePut))
+	s.handle("DELETE /v1/databases/{region}/{name}", write, s.idempotent(s.databaseDelete))
+	s.handle("GET /v1/operations", read, s.operationList)
+	s.handle("GET /v1/operations/{id}", read, s.operationGet)
+	s.handle("POST /v1/operations/{id}", write, customMethods("id", map[string]handlerFunc{
+		"wait":   s.operationWait,
+		"cancel": s.idempotent(s.operationCancel),
+	}))
+	s.handle("GET /v1/openapi.json", "", s.openAPI)
+	s.handle("GET /healthz", "", func(w http.ResponseWriter, r *http.Request) error {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return nil
+	})
+	s.handle("GET /readyz", "", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	s.handle("/", "", func(w http.ResponseWriter, r *http.Request) error {
+		return &httpError{status: http.StatusNotFound, code: "not_found", message: "no such endpoint: " + r.Method + " " + r.URL.Path}
+	})
+}
+
+// handlerFunc is an HTTP handler that returns its error for one place to
+// render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// customMethods serves AIP-136 custom methods (`/v1/operations/{id}:wait`):
+// the wildcard matches the whole last segment, which is split on ':' here.
+func customMethods(wildcard string, methods map[string]handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		value, method, ok := strings.Cut(r.PathValue(wildcard), ":")
+		h, known := methods[method]
+		if !ok || !known {
+			return &httpError{status: http.StatusNotFound, code: "not_found", message: "no such method: " + r.URL.Path}
+		}
+		r.SetPathValue(wildcard, value)
+		return h(w, r)
+	}
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		return &httpError{status: http.StatusServiceUnavailable, code: "unavailable", message: "the state store is not reachable"}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}

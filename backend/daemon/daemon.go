@@ -1,0 +1,144 @@
+// Package daemon runs dbfleetd: it opens the store and the regions, starts
+// the job workers and the HTTP API, and shuts them down in order.
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
+	"github.com/rs/zerolog"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/ops"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
+)
+
+// Config is what a dbfleetd process runs with.
+type Config struct {
+	// Listen is the HTTP address; port 0 picks a free port.
+	Listen string
+	// StorePath is the SQLite state file.
+	StorePath string
+	// BackupDir receives final backups of deleted databases.
+	BackupDir string
+	Regions   []engine.RegionConfig
+	// PgDump is the pg_dump program.
+	PgDump string
+	// Tokens are API tokens to make sure exist at start, by plain value.
+	Tokens []Token
+	// Workers is how many operation steps run at once; 0 means 10.
+	Workers int
+	Logger  zerolog.Logger
+	// Ready is called once the API serves, with its base URL.
+	Ready func(endpoint string)
+}
+
+// Token is an API token given in configuration.
+type Token struct {
+	Name  string
+	Value string
+	Scope string
+}
+
+// shutdownGrace bounds each phase of a graceful shutdown.
+const shutdownGrace = 10 * time.Second
+
+// Run serves until ctx is cancelled, then shuts down gracefully.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	fleet, err := engine.NewFleet(cfg.Regions, engine.Options{PgDump: cfg.PgDump})
+	if err != nil {
+		return fmt.Errorf("configure regions: %w", err)
+	}
+	defer fleet.Close()
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	workers := river.NewWorkers()
+	riverLog := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, err := store.OpenSQLite(ctx, cfg.StorePath, ops.RiverConfig(workers, cmp.Or(cfg.Workers, 10), riverLog))
+	if err != nil {
+		return fmt.Errorf("open state store: %w", err)
+	}
+	defer st.Close()
+
+	if err := ensureTokens(ctx, st, cfg.Tokens); err != nil {
+		return err
+	}
+
+	manager := ops.NewManager(ops.Config{
+		Store: st, Regions: fleet, Logger: log, BackupDir: cfg.BackupDir, Registerer: registry,
+	})
+	manager.RegisterWorkers(workers)
+
+	requeued, err := st.JobsRequeueOrphans(ctx)
+	if err != nil {
+		return err
+	}
+	if requeued > 0 {
+		log.Info().Int("jobs", requeued).Msg("Re-queued jobs of the previous process")
+	}
+	if err := st.JobsStart(ctx); err != nil {
+		return fmt.Errorf("start job workers: %w", err)
+	}
+
+	listener, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		_ = st.JobsStop(context.WithoutCancel(ctx))
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	handler := api.New(api.Config{Store: st, Operations: manager, Regions: fleet, Logger: log, Registry: registry})
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(listener) }()
+
+	endpoint := "http://" + listener.Addr().String()
+	log.Info().Str("endpoint", endpoint).Strs("regions", fleet.Names()).Msg("Serving")
+	if cfg.Ready != nil {
+		cfg.Ready(endpoint)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		log.Error().Err(err).Msg("HTTP server stopped")
+	}
+	log.Info().Msg("Shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn().Err(err).Msg("HTTP shutdown incomplete")
+	}
+	jobsCtx, cancelJobs := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancelJobs()
+	// Steps still running at the deadline are cut off; they resume from
+	// their last recorded step on the next start.
+	if err := st.JobsStop(jobsCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn().Err(err).Msg("Job workers stopped uncleanly")
+	}
+	log.Info().Msg("Stopped")
+	return nil
+}
+
+func ensureTokens(ctx context.Context, st store.Store, tokens []Token) error {
+	return st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		for _, t := range tokens {
+			if err := tx.TokenPut(ctx, &store.Token{Name: t.Name, Hash: api.HashToken(t.Value), Scope: t.Scope, CreatedAt: time.Now().UTC()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,368 @@
+// Package ops owns dbfleetd's durable operations: it records each change a
+// client asks for as an operation and a River job in one transaction, runs
+// the operation's steps against the regions, and lets clients wait for it.
+package ops
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/rs/zerolog"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
+)
+
+// Regions is what operations need of the regions' PostgreSQL servers.
+type Regions interface {
+	Has(name string) bool
+	Names() []string
+	Endpoint(name string) (host string, port int, err error)
+	RoleEnsure(ctx context.Context, region, role, password string) error
+	DatabaseEnsure(ctx context.Context, region, name, owner string) error
+	DatabaseDump(ctx context.Context, region, name, path string) error
+	DatabaseDrop(ctx context.Context, region, name string) error
+	RoleDrop(ctx context.Context, region, role string) error
+}
+
+// Config holds a Manager's dependencies.
+type Config struct {
+	Store   store.Store
+	Regions Regions
+	Logger  zerolog.Logger
+	// BackupDir receives the final pg_dump of deleted databases.
+	BackupDir string
+	// Registerer receives the operation metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Manager starts, runs and reports operations.
+type Manager struct {
+	store     store.Store
+	regions   Regions
+	logger    zerolog.Logger
+	backupDir string
+	now       func() time.Time
+	waiters   *waiters
+	metrics   *metrics
+}
+
+// NewManager returns a Manager. Call RegisterWorkers before the store's job
+// client starts.
+func NewManager(cfg Config) *Manager {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Manager{
+		store:     cfg.Store,
+		regions:   cfg.Regions,
+		logger:    cfg.Logger,
+		backupDir: cfg.BackupDir,
+		now:       func() time.Time { return now().UTC().Truncate(time.Microsecond) },
+		waiters:   newWaiters(),
+		metrics:   newMetrics(cfg.Registerer),
+	}
+}
+
+// DatabaseApplyParams is a request to create or change a regional database.
+type DatabaseApplyParams struct {
+	Region string
+	Name   string
+	// DeletionProtection keeps its current value when nil (true for a new
+	// database).
+	DeletionProtection *bool
+	SkipFinalBackup    bool
+	RequestID          string
+	// Precondition, when set, is checked against the current database (nil
+	// when there is none) inside the transaction that starts the operation.
+	Precondition func(current *store.Database) error
+}
+
+// DatabaseApply records the desired spec of a database and starts the
+// operation that brings the region to it.
+func (m *Manager) DatabaseApply(ctx context.Context, params *DatabaseApplyParams) (*store.Operation, error) {
+	if err := m.validateTarget(params.Region, params.Name); err != nil {
+		return nil, err
+	}
+	var op *store.Operation
+	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		current, err := tx.DatabaseGet(ctx, store.DatabaseKey{Region: params.Region, Name: params.Name})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err := checkPrecondition(params.Precondition, current); err != nil {
+			return err
+		}
+		now := m.now()
+		db := current
+		if db == nil {
+			password, err := generatePassword()
+			if err != nil {
+				return err
+			}
+			db = &store.Database{
+				Region: params.Region, Name: params.Name,
+				Owner: OwnerRoleName(params.Name), Password: password,
+				DeletionProtection: true,
+				Status:             apiv1.DatabaseStatusProvisioning,
+				CreatedAt:          now,
+			}
+		} else if db.OperationID != "" {
+			return &OperationInProgressError{OperationID: db.OperationID, Target: Target(db.Region, db.Name)}
+		}
+		next := *db
+		if params.DeletionProtection != nil {
+			next.DeletionProtection = *params.DeletionProtection
+		}
+		next.SkipFinalBackup = params.SkipFinalBackup
+		if current == nil || next.DeletionProtection != current.DeletionProtection || next.SkipFinalBackup != current.SkipFinalBackup {
+			next.Generation++
+		}
+		op = m.newOperation(apiv1.OperationKindApplyDatabase, &next, params.RequestID)
+		next.OperationID = op.ID
+		next.UpdatedAt = now
+		return m.startOperation(ctx, tx, &next, op)
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.logStarted(op)
+	return op, nil
+}
+
+// DatabaseDeleteParams is a request to delete a regional database.
+type DatabaseDeleteParams struct {
+	Region       string
+	Name         string
+	RequestID    string
+	Precondition func(current *store.Database) error
+}
+
+// DatabaseDelete starts the operation that backs up (unless the database
+// skips its final backup) and drops a database. It refuses while deletion
+// protection is on.
+func (m *Manager) DatabaseDelete(ctx context.Context, params *DatabaseDeleteParams) (*store.Operation, error) {
+	if err := m.validateTarget(params.Region, params.Name); err != nil {
+		return nil, err
+	}
+	var op *store.Operation
+	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		db, err := tx.DatabaseGet(ctx, store.DatabaseKey{Region: params.Region, Name: params.Name})
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("database %s does not exist in region %s: %w", params.Name, params.Region, err)
+		}
+		if err != nil {
+			return err
+		}
+		if err := checkPrecondition(params.Precondition, db); err != nil {
+			return err
+		}
+		if db.OperationID != "" {
+			return &OperationInProgressError{OperationID: db.OperationID, Target: Target(db.Region, db.Name)}
+		}
+		if db.DeletionProtection {
+			return fmt.Errorf("%w for database %s in %s: set deletion_protection = false and apply, then delete it",
+				ErrDeletionProtected, db.Name, db.Region)
+		}
+		op = m.newOperation(apiv1.OperationKindDeleteDatabase, db, params.RequestID)
+		db.OperationID = op.ID
+		db.Status = apiv1.DatabaseStatusDeleting
+		db.UpdatedAt = op.CreatedAt
+		return m.startOperation(ctx, tx, db, op)
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.logStarted(op)
+	return op, nil
+}
+
+// OperationWait returns the operation once it is done, or when timeout
+// passes, whichever comes first.
+func (m *Manager) OperationWait(ctx context.Context, id string, timeout time.Duration) (*store.Operation, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// Operations finished by this process wake the wait at once; the poll
+	// catches any other way an operation ends.
+	poll := time.NewTicker(time.Second)
+	defer poll.Stop()
+	for {
+		done, unsubscribe := m.waiters.subscribe(id)
+		op, err := m.store.OperationGet(ctx, id)
+		if err != nil {
+			unsubscribe()
+			if ctx.Err() != nil && op == nil && !errors.Is(err, store.ErrNotFound) {
+				// The timeout ended the read: answer with the last state.
+				return m.store.OperationGet(context.WithoutCancel(ctx), id)
+			}
+			return nil, err
+		}
+		if operationDone(op.State) {
+			unsubscribe()
+			return op, nil
+		}
+		select {
+		case <-done:
+		case <-poll.C:
+		case <-ctx.Done():
+			unsubscribe()
+			return op, nil
+		}
+		unsubscribe()
+	}
+}
+
+// OperationCancel asks for an operation to stop. An operation that has not
+// started is cancelled at once; a running one stops before its next step.
+func (m *Manager) OperationCancel(ctx context.Context, id string) (*store.Operation, error) {
+	var op *store.Operation
+	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		op, err = tx.OperationGet(ctx, id)
+		if err != nil {
+			return err
+		}
+		if operationDone(op.State) {
+			return fmt.Errorf("%w: operation %s is %s", ErrOperationDone, id, op.State)
+		}
+		op.CancelRequested = true
+		op.UpdatedAt = m.now()
+		if op.State == apiv1.OperationPending {
+			return m.finishTx(ctx, tx, op, apiv1.OperationCancelled, nil)
+		}
+		return tx.OperationUpdate(ctx, op)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if operationDone(op.State) {
+		m.finished(op)
+	}
+	return op, nil
+}
+
+func (m *Manager) validateTarget(region, name string) error {
+	if err := engine.ValidateIdentifier("region", region); err != nil {
+		return fmt.Errorf("%w: %s", ErrInvalidArgument, err)
+	}
+	if !m.regions.Has(region) {
+		return invalidArgument("region %s is not configured; configured regions: %v", region, m.regions.Names())
+	}
+	if err := engine.ValidateIdentifier("database", name); err != nil {
+		return fmt.Errorf("%w: %s", ErrInvalidArgument, err)
+	}
+	return nil
+}
+
+func checkPrecondition(check func(*store.Database) error, current *store.Database) error {
+	if check == nil {
+		return nil
+	}
+	return check(current)
+}
+
+func (m *Manager) newOperation(kind string, db *store.Database, requestID string) *store.Operation {
+	now := m.now()
+	return &store.Operation{
+		ID:   "op-" + uuid.NewString(),
+		Kind: kind, Region: db.Region, Database: db.Name,
+		State:      apiv1.OperationPending,
+		Progress:   "queued",
+		Generation: db.Generation,
+		RequestID:  requestID,
+		CreatedAt:  now, UpdatedAt: now,
+	}
+}
+
+// startOperation writes the database, the operation and its job in one
+// transaction: the job runs only if both rows exist, and both exist only if
+// the job does.
+func (m *Manager) startOperation(ctx context.Context, tx store.Tx, db *store.Database, op *store.Operation) error {
+	if err := tx.DatabasePut(ctx, db); err != nil {
+		return err
+	}
+	if err := tx.OperationInsert(ctx, op); err != nil {
+		return err
+	}
+	return tx.JobInsert(ctx, OperationArgs{OperationID: op.ID}, nil)
+}
+
+func (m *Manager) logStarted(op *store.Operation) {
+	m.metrics.started(op.Kind)
+	m.logger.Info().Str("operationId", op.ID).Str("kind", op.Kind).Str("region", op.Region).
+		Str("database", op.Database).Str("requestId", op.RequestID).Msg("Started operation")
+}
+
+// Target names the resource an operation acts on.
+func Target(region, name string) string { return "databases/" + region + "/" + name }
+
+// OwnerRoleName is the role that owns a database: "<name>_owner", shortened
+// with a hash of the name where that would pass PostgreSQL's 63 bytes.
+func OwnerRoleName(database string) string {
+	const suffix = "_owner"
+	if len(database)+len(suffix) <= 63 {
+		return database + suffix
+	}
+	sum := sha256.Sum256([]byte(database))
+	return database[:48] + "_" + hex.EncodeToString(sum[:4]) + suffix
+}
+
+const passwordAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// generatePassword returns 32 random alphanumerics (about 190 bits).
+func generatePassword() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate password: %w", err)
+	}
+	for i := range b {
+		b[i] = passwordAlphabet[int(b[i])%len(passwordAlphabet)]
+	}
+	return string(b), nil
+}
+
+func operationDone(state string) bool {
+	switch state {
+	case apiv1.OperationSucceeded, apiv1.OperationFailed, apiv1.OperationCancelled:
+		return true
+	}
+	return false
+}
+
+// RiverConfig returns the job client configuration dbfleetd's operations
+// need, working the jobs of workers with up to maxWorkers at once and logging
+// River's own warnings to logger. Steps are short and bounded.
+func RiverConfig(workers *river.Workers, maxWorkers int, logger *slog.Logger) *river.Config {
+	return &river.Config{
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: maxWorkers}},
+		Workers:              workers,
+		JobTimeout:           10 * time.Minute,
+		RescueStuckJobsAfter: 11 * time.Minute,
+		FetchCooldown:        10 * time.Millisecond,
+		FetchPollInterval:    50 * time.Millisecond,
+		RetryPolicy:          retryPolicy{},
+		Logger:               logger,
+	}
+}
+
+// retryPolicy retries a failed step quickly at first, then every 30 s.
+type retryPolicy struct{}
+
+func (retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+	delay := time.Duration(1<<min(job.Attempt, 5)) * 500 * time.Millisecond
+	return time.Now().Add(min(delay, 30*time.Second))
+}

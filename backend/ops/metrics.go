@@ -1,0 +1,37 @@
+package ops
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
+)
+
+type metrics struct {
+	operations *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dbfleet_operations_total",
+			Help: "Operations by kind and state: started, then succeeded, failed or cancelled.",
+		}, []string{"kind", "state"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dbfleet_operation_duration_seconds",
+			Help:    "Time from an operation's creation to its end, by kind and final state.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
+		}, []string{"kind", "state"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.operations, m.duration)
+	}
+	return m
+}
+
+func (m *metrics) started(kind string) { m.operations.WithLabelValues(kind, "started").Inc() }
+
+func (m *metrics) finished(op *store.Operation) {
+	m.operations.WithLabelValues(op.Kind, op.State).Inc()
+	m.duration.WithLabelValues(op.Kind, op.State).Observe(op.UpdatedAt.Sub(op.CreatedAt).Seconds())
+}

@@ -1,0 +1,224 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+
+	"github.com/riverqueue/river"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
+)
+
+// OperationArgs is the River job that runs one operation.
+type OperationArgs struct {
+	OperationID string `json:"operation_id"`
+}
+
+// Kind implements river.JobArgs.
+func (OperationArgs) Kind() string { return "dbfleet_operation" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (OperationArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 20} }
+
+type operationWorker struct {
+	river.WorkerDefaults[OperationArgs]
+	m *Manager
+}
+
+// RegisterWorkers adds the operation worker to workers.
+func (m *Manager) RegisterWorkers(workers *river.Workers) {
+	river.AddWorker(workers, &operationWorker{m: m})
+}
+
+func (w *operationWorker) Work(ctx context.Context, job *river.Job[OperationArgs]) error {
+	return w.m.runOperation(ctx, job.Args.OperationID, job.Attempt, job.MaxAttempts)
+}
+
+// step is one idempotent unit of an operation: running it again after it
+// succeeded, or after it was cut off anywhere, converges to the same result.
+type step struct {
+	name string
+	run  func(ctx context.Context, db *store.Database, op *store.Operation) error
+}
+
+func (m *Manager) steps(kind string, db *store.Database) []step {
+	switch kind {
+	case apiv1.OperationKindApplyDatabase:
+		return []step{
+			{"ensure_role", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
+				return m.regions.RoleEnsure(ctx, db.Region, db.Owner, db.Password)
+			}},
+			{"ensure_database", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
+				return m.regions.DatabaseEnsure(ctx, db.Region, db.Name, db.Owner)
+			}},
+		}
+	case apiv1.OperationKindDeleteDatabase:
+		var steps []step
+		if !db.SkipFinalBackup {
+			steps = append(steps, step{"final_backup", func(ctx context.Context, db *store.Database, op *store.Operation) error {
+				return m.regions.DatabaseDump(ctx, db.Region, db.Name, m.BackupPath(db.Region, db.Name, op.ID))
+			}})
+		}
+		return append(steps,
+			step{"drop_database", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
+				return m.regions.DatabaseDrop(ctx, db.Region, db.Name)
+			}},
+			step{"drop_role", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
+				return m.regions.RoleDrop(ctx, db.Region, db.Owner)
+			}},
+		)
+	}
+	return nil
+}
+
+// BackupPath is where the final backup a delete operation takes is kept.
+func (m *Manager) BackupPath(region, name, operationID string) string {
+	return filepath.Join(m.backupDir, region, name+"-"+operationID+".dump")
+}
+
+// runOperation runs an operation's steps from the one it recorded last. A
+// transient failure returns an error so River retries the job; any other
+// failure, or the last attempt, fails the operation.
+func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttempts int) error {
+	op, err := m.store.OperationGet(ctx, id)
+	if err != nil {
+		return fmt.Errorf("load operation %s: %w", id, err)
+	}
+	if operationDone(op.State) {
+		return nil
+	}
+	log := m.logger.With().Str("operationId", op.ID).Str("kind", op.Kind).Str("region", op.Region).
+		Str("database", op.Database).Str("requestId", op.RequestID).Int("attempt", attempt).Logger()
+
+	db, err := m.store.DatabaseGet(ctx, store.DatabaseKey{Region: op.Region, Name: op.Database})
+	if err != nil {
+		return m.fail(ctx, op, "load", fmt.Errorf("load database of operation %s: %w", op.ID, err))
+	}
+	steps := m.steps(op.Kind, db)
+	start := max(slices.IndexFunc(steps, func(s step) bool { return s.name == op.Step }), 0)
+	for i := start; i < len(steps); i++ {
+		s := steps[i]
+		if err := m.recordStep(ctx, op, s.name, fmt.Sprintf("step %d of %d: %s in %s", i+1, len(steps), s.name, op.Region)); err != nil {
+			return err
+		}
+		if op.CancelRequested {
+			log.Info().Str("step", s.name).Msg("Cancelled operation")
+			return m.finish(ctx, op, apiv1.OperationCancelled, nil)
+		}
+		if err := s.run(ctx, db, op); err != nil {
+			if engine.IsTransient(err) && attempt < maxAttempts && ctx.Err() == nil {
+				log.Warn().Str("step", s.name).Err(err).Msg("Step failed; will retry")
+				op.Progress = fmt.Sprintf("retrying step %s in %s (attempt %d of %d) after: %v", s.name, op.Region, attempt, maxAttempts, err)
+				if recErr := m.update(ctx, op); recErr != nil {
+					return recErr
+				}
+				return err
+			}
+			log.Error().Str("step", s.name).Err(err).Msg("Step failed")
+			return m.fail(ctx, op, s.name, err)
+		}
+		log.Info().Str("step", s.name).Msg("Ran step")
+	}
+	log.Info().Msg("Operation succeeded")
+	return m.finish(ctx, op, apiv1.OperationSucceeded, nil)
+}
+
+func (m *Manager) recordStep(ctx context.Context, op *store.Operation, stepName, progress string) error {
+	// Re-read so a cancel asked for since the last step is seen.
+	current, err := m.store.OperationGet(ctx, op.ID)
+	if err != nil {
+		return fmt.Errorf("reload operation %s: %w", op.ID, err)
+	}
+	op.CancelRequested = current.CancelRequested
+	op.State, op.Step, op.Progress = apiv1.OperationRunning, stepName, progress
+	return m.update(ctx, op)
+}
+
+func (m *Manager) update(ctx context.Context, op *store.Operation) error {
+	op.UpdatedAt = m.now()
+	return m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.OperationUpdate(ctx, op) })
+}
+
+func (m *Manager) fail(ctx context.Context, op *store.Operation, stepName string, cause error) error {
+	return m.finish(ctx, op, apiv1.OperationFailed, &store.OperationError{
+		Code:    apiv1.CodeStepFailed,
+		Message: fmt.Sprintf("step %s failed in region %s: %v", stepName, op.Region, cause),
+		Region:  op.Region,
+		Step:    stepName,
+	})
+}
+
+// finish ends an operation and releases its database, once: a second call
+// (a job run again after the first committed) changes nothing.
+func (m *Manager) finish(ctx context.Context, op *store.Operation, state string, opErr *store.OperationError) error {
+	ended := false
+	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		current, err := tx.OperationGet(ctx, op.ID)
+		if err != nil {
+			return err
+		}
+		if operationDone(current.State) {
+			*op = *current
+			return nil
+		}
+		ended = true
+		op.UpdatedAt = m.now()
+		return m.finishTx(ctx, tx, op, state, opErr)
+	})
+	if err != nil {
+		return fmt.Errorf("finish operation %s: %w", op.ID, err)
+	}
+	if ended {
+		m.finished(op)
+	}
+	return nil
+}
+
+// finishTx sets the operation's final state and the database's status.
+func (m *Manager) finishTx(ctx context.Context, tx store.Tx, op *store.Operation, state string, opErr *store.OperationError) error {
+	op.State, op.Error = state, opErr
+	switch state {
+	case apiv1.OperationSucceeded:
+		op.Progress = "done"
+	case apiv1.OperationCancelled:
+		op.Progress = "cancelled"
+	case apiv1.OperationFailed:
+		op.Progress = "failed at step " + opErr.Step
+	}
+	if err := tx.OperationUpdate(ctx, op); err != nil {
+		return err
+	}
+	db, err := tx.DatabaseGet(ctx, store.DatabaseKey{Region: op.Region, Name: op.Database})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if db.OperationID == op.ID {
+		db.OperationID = ""
+	}
+	db.UpdatedAt = op.UpdatedAt
+	switch {
+	case op.Kind == apiv1.OperationKindDeleteDatabase && state == apiv1.OperationSucceeded:
+		return tx.DatabaseDelete(ctx, db.Key())
+	case state == apiv1.OperationSucceeded:
+		db.Status = apiv1.DatabaseStatusReady
+		db.ObservedGeneration = op.Generation
+	case state == apiv1.OperationFailed:
+		db.Status = apiv1.DatabaseStatusFailed
+	case state == apiv1.OperationCancelled && db.Status == apiv1.DatabaseStatusDeleting:
+		db.Status = apiv1.DatabaseStatusReady
+	}
+	return tx.DatabasePut(ctx, db)
+}
+
+func (m *Manager) finished(op *store.Operation) {
+	m.metrics.finished(op)
+	m.waiters.notify(op.ID)
+}

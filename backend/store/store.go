@@ -1,0 +1,161 @@
+// Package store owns dbfleetd's persistent state: regional databases' desired
+// spec and observed status, operations, idempotency keys and API tokens, and
+// the durable job queue (River) whose jobs are inserted in the same
+// transaction as the rows they act on.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/riverqueue/river"
+)
+
+// ErrNotFound is returned when a row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store is dbfleetd's state store. Reads outside a transaction go through the
+// embedded Queries; every write runs in InTx.
+type Store interface {
+	Queries
+
+	// InTx runs fn in one transaction; fn's error rolls it back.
+	InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// JobsStart starts working queued jobs; JobsStop stops and waits for
+	// running jobs to return.
+	JobsStart(ctx context.Context) error
+	JobsStop(ctx context.Context) error
+	// JobsRequeueOrphans makes jobs left running by a previous process of a
+	// single-node store available again, so that work resumes at once instead
+	// of after River's rescue window. It returns how many it re-queued.
+	JobsRequeueOrphans(ctx context.Context) (int, error)
+	// Ping tells whether the store is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Tx is a store transaction.
+type Tx interface {
+	Queries
+
+	DatabasePut(ctx context.Context, db *Database) error
+	DatabaseDelete(ctx context.Context, key DatabaseKey) error
+	OperationInsert(ctx context.Context, op *Operation) error
+	OperationUpdate(ctx context.Context, op *Operation) error
+	IdempotencyKeyPut(ctx context.Context, key *IdempotencyKey) error
+	IdempotencyKeyDelete(ctx context.Context, principal, key string) error
+	TokenPut(ctx context.Context, token *Token) error
+	// JobInsert enqueues a job that becomes visible when the transaction
+	// commits.
+	JobInsert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
+}
+
+// Queries are the reads available both in and outside a transaction.
+type Queries interface {
+	DatabaseGet(ctx context.Context, key DatabaseKey) (*Database, error)
+	DatabaseList(ctx context.Context, params *DatabaseListParams) ([]*Database, error)
+	DatabaseCountByRegion(ctx context.Context) (map[string]int, error)
+	OperationGet(ctx context.Context, id string) (*Operation, error)
+	OperationList(ctx context.Context, params *OperationListParams) ([]*Operation, error)
+	IdempotencyKeyGet(ctx context.Context, principal, key string) (*IdempotencyKey, error)
+	TokenGetByHash(ctx context.Context, hash string) (*Token, error)
+}
+
+// DatabaseKey identifies a regional database.
+type DatabaseKey struct {
+	Region string
+	Name   string
+}
+
+// Database is a regional database's desired spec and observed status.
+type Database struct {
+	Region             string
+	Name               string
+	Owner              string
+	Password           string
+	DeletionProtection bool
+	SkipFinalBackup    bool
+	Status             string
+	// Generation counts changes of the spec; ObservedGeneration is the
+	// generation the backend last brought the region to.
+	Generation         int64
+	ObservedGeneration int64
+	// OperationID is the operation changing the database now, or empty.
+	OperationID string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Key returns the database's key.
+func (d *Database) Key() DatabaseKey { return DatabaseKey{Region: d.Region, Name: d.Name} }
+
+// DatabaseListParams filters DatabaseList. Zero values match everything.
+type DatabaseListParams struct {
+	Region string
+}
+
+// Operation is a durable long-running operation on a database.
+type Operation struct {
+	ID       string
+	Kind     string
+	Region   string
+	Database string
+	State    string
+	// Step is the step running now or last run.
+	Step     string
+	Progress string
+	Error    *OperationError
+	// Generation is the database spec generation the operation applies.
+	Generation      int64
+	RequestID       string
+	CancelRequested bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// OperationError records why an operation failed, where and at which step.
+type OperationError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Region  string `json:"region,omitempty"`
+	Step    string `json:"step,omitempty"`
+}
+
+// OperationListParams filters OperationList, newest first.
+type OperationListParams struct {
+	Region   string
+	Database string
+	// Limit caps the rows returned; 0 means 100.
+	Limit int
+}
+
+// Idempotency key states.
+const (
+	IdempotencyInFlight  = "in_flight"
+	IdempotencyCompleted = "completed"
+)
+
+// IdempotencyKey records the first answer to a mutating request made with an
+// Idempotency-Key, so that a retry gets the same answer.
+type IdempotencyKey struct {
+	Principal   string
+	Key         string
+	RequestHash string
+	State       string
+	Status      int
+	Headers     map[string]string
+	Body        []byte
+	CreatedAt   time.Time
+	// LockedUntil bounds how long an in-flight request holds the key, so a
+	// key whose request died with its process does not block retries forever.
+	LockedUntil time.Time
+}
+
+// Token is an API token; only its hash is stored.
+type Token struct {
+	Name      string
+	Hash      string
+	Scope     string
+	CreatedAt time.Time
+}

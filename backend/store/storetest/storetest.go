@@ -1,0 +1,169 @@
+// Package storetest is the conformance suite every store.Store
+// implementation must pass.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
+)
+
+// NoopArgs is a job kind for the suite's job insertions.
+type NoopArgs struct{}
+
+// Kind implements river.JobArgs.
+func (NoopArgs) Kind() string { return "storetest_noop" }
+
+// Exercise runs the suite. newStore returns a new, empty store whose job
+// client can insert NoopArgs jobs; it is closed by the suite.
+func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Helper()
+	setup := func(t *testing.T) (context.Context, store.Store) {
+		t.Helper()
+		s := newStore(t)
+		t.Cleanup(func() { _ = s.Close() })
+		return context.Background(), s
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+
+	t.Run("DatabasePutGetListDelete", func(t *testing.T) {
+		t.Parallel()
+		ctx, s := setup(t)
+		db := &store.Database{Region: "westeurope", Name: "orders", Owner: "orders_owner", Password: "pw",
+			DeletionProtection: true, Status: "provisioning", Generation: 1, OperationID: "op-1", CreatedAt: now, UpdatedAt: now}
+		other := &store.Database{Region: "eastus", Name: "orders", Owner: "orders_owner", Password: "pw2", Status: "ready",
+			Generation: 2, ObservedGeneration: 2, CreatedAt: now, UpdatedAt: now}
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			require.NoError(t, tx.DatabasePut(ctx, db))
+			return tx.DatabasePut(ctx, other)
+		}))
+
+		got, err := s.DatabaseGet(ctx, db.Key())
+		require.NoError(t, err)
+		require.Empty(t, cmp.Diff(db, got), "(-want +got)")
+
+		db.Status, db.OperationID, db.ObservedGeneration = "ready", "", 1
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.DatabasePut(ctx, db) }))
+		got, err = s.DatabaseGet(ctx, db.Key())
+		require.NoError(t, err)
+		require.Empty(t, cmp.Diff(db, got), "(-want +got)")
+
+		all, err := s.DatabaseList(ctx, &store.DatabaseListParams{})
+		require.NoError(t, err)
+		require.Len(t, all, 2)
+		require.Equal(t, "eastus", all[0].Region, "sorted by region")
+		west, err := s.DatabaseList(ctx, &store.DatabaseListParams{Region: "westeurope"})
+		require.NoError(t, err)
+		require.Len(t, west, 1)
+
+		counts, err := s.DatabaseCountByRegion(ctx)
+		require.NoError(t, err)
+		require.Equal(t, map[string]int{"westeurope": 1, "eastus": 1}, counts)
+
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.DatabaseDelete(ctx, db.Key()) }))
+		_, err = s.DatabaseGet(ctx, db.Key())
+		require.ErrorIs(t, err, store.ErrNotFound)
+	})
+
+	t.Run("OperationInsertUpdateList", func(t *testing.T) {
+		t.Parallel()
+		ctx, s := setup(t)
+		ops := []*store.Operation{
+			{ID: "op-a", Kind: "apply_database", Region: "westeurope", Database: "orders", State: "pending", Generation: 1, CreatedAt: now, UpdatedAt: now},
+			{ID: "op-b", Kind: "delete_database", Region: "westeurope", Database: "orders", State: "pending", Generation: 1, CreatedAt: now.Add(time.Second), UpdatedAt: now},
+			{ID: "op-c", Kind: "apply_database", Region: "eastus", Database: "orders", State: "pending", CreatedAt: now, UpdatedAt: now},
+		}
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			for _, op := range ops {
+				if err := tx.OperationInsert(ctx, op); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		ops[0].State, ops[0].Step, ops[0].Progress = "failed", "ensure_role", "failed at step ensure_role"
+		ops[0].Error = &store.OperationError{Code: "step_failed", Message: "boom", Region: "westeurope", Step: "ensure_role"}
+		ops[0].UpdatedAt = now.Add(2 * time.Second)
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.OperationUpdate(ctx, ops[0]) }))
+
+		got, err := s.OperationGet(ctx, "op-a")
+		require.NoError(t, err)
+		require.Empty(t, cmp.Diff(ops[0], got), "(-want +got)")
+
+		list, err := s.OperationList(ctx, &store.OperationListParams{Region: "westeurope", Database: "orders"})
+		require.NoError(t, err)
+		require.Equal(t, []string{"op-b", "op-a"}, []string{list[0].ID, list[1].ID}, "newest first")
+
+		_, err = s.OperationGet(ctx, "op-missing")
+		require.ErrorIs(t, err, store.ErrNotFound)
+		err = s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			return tx.OperationUpdate(ctx, &store.Operation{ID: "op-missing", UpdatedAt: now})
+		})
+		require.ErrorIs(t, err, store.ErrNotFound)
+	})
+
+	t.Run("RollbackDiscardsRowsAndJobs", func(t *testing.T) {
+		t.Parallel()
+		ctx, s := setup(t)
+		boom := errors.New("boom")
+		err := s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			require.NoError(t, tx.OperationInsert(ctx, &store.Operation{ID: "op-x", Kind: "apply_database", State: "pending", CreatedAt: now, UpdatedAt: now}))
+			require.NoError(t, tx.JobInsert(ctx, NoopArgs{}, nil))
+			return boom
+		})
+		require.ErrorIs(t, err, boom)
+		_, err = s.OperationGet(ctx, "op-x")
+		require.ErrorIs(t, err, store.ErrNotFound)
+		n, err := s.JobsRequeueOrphans(ctx)
+		require.NoError(t, err)
+		require.Zero(t, n)
+	})
+
+	t.Run("IdempotencyKeys", func(t *testing.T) {
+		t.Parallel()
+		ctx, s := setup(t)
+		key := &store.IdempotencyKey{Principal: "dev", Key: "k1", RequestHash: "h1", State: store.IdempotencyInFlight,
+			Headers: map[string]string{}, CreatedAt: now, LockedUntil: now.Add(time.Minute)}
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.IdempotencyKeyPut(ctx, key) }))
+		key.State, key.Status, key.Body = store.IdempotencyCompleted, 202, []byte(`{"id":"op-1"}`)
+		key.Headers = map[string]string{"Operation-Location": "/v1/operations/op-1"}
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.IdempotencyKeyPut(ctx, key) }))
+		got, err := s.IdempotencyKeyGet(ctx, "dev", "k1")
+		require.NoError(t, err)
+		require.Empty(t, cmp.Diff(key, got), "(-want +got)")
+
+		_, err = s.IdempotencyKeyGet(ctx, "other", "k1")
+		require.ErrorIs(t, err, store.ErrNotFound, "keys are per principal")
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.IdempotencyKeyDelete(ctx, "dev", "k1") }))
+		_, err = s.IdempotencyKeyGet(ctx, "dev", "k1")
+		require.ErrorIs(t, err, store.ErrNotFound)
+	})
+
+	t.Run("Tokens", func(t *testing.T) {
+		t.Parallel()
+		ctx, s := setup(t)
+		tok := &store.Token{Name: "ci", Hash: "abc", Scope: "write", CreatedAt: now}
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.TokenPut(ctx, tok) }))
+		got, err := s.TokenGetByHash(ctx, "abc")
+		require.NoError(t, err)
+		require.Empty(t, cmp.Diff(tok, got), "(-want +got)")
+		_, err = s.TokenGetByHash(ctx, "nope")
+		require.ErrorIs(t, err, store.ErrNotFound)
+	})
+
+	t.Run("JobInsertCommitsWithTransaction", func(t *testing.T) {
+		t.Parallel()
+		ctx, s := setup(t)
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			return tx.JobInsert(ctx, NoopArgs{}, &river.InsertOpts{})
+		}))
+		require.NoError(t, s.Ping(ctx))
+	})
+}
