@@ -58,7 +58,10 @@ func (s *Server) databaseList(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := apiv1.DatabaseList{Databases: make([]apiv1.Database, 0, len(dbs))}
 	for _, db := range dbs {
-		out.Databases = append(out.Databases, s.wireDatabase(db))
+		// A listing never carries passwords; GET one database for its own.
+		wire := s.wireDatabase(db)
+		wire.Password = ""
+		out.Databases = append(out.Databases, wire)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -85,6 +85,9 @@ func (s *Server) routes() {
 	s.handle("GET /v1/databases/{region}/{name}", read, s.databaseGet)
 	s.handle("PUT /v1/databases/{region}/{name}", write, s.idempotent(s.databasePut))
 	s.handle("DELETE /v1/databases/{region}/{name}", write, s.idempotent(s.databaseDelete))
+	s.handle("/v1/databases/{region}/{$}", read, func(w http.ResponseWriter, r *http.Request) error {
+		return badRequest("database name is empty; use a lower-case letter followed by up to 62 lower-case letters, digits or underscores")
+	})
 	s.handle("GET /v1/operations", read, s.operationList)
 	s.handle("GET /v1/operations/{id}", read, s.operationGet)
 	s.handle("POST /v1/operations/{id}", write, customMethods("id", map[string]handlerFunc{

@@ -178,8 +178,7 @@ func (f *Fleet) RoleEnsure(ctx context.Context, regionName, role, password strin
 	stmt := fmt.Sprintf("%s ROLE %s WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD %s",
 		verb, quoteIdentifier(role), quoteLiteral(verifier))
 	if _, err := pool.Exec(ctx, stmt); err != nil {
-		var pgErr *pgconn.PgError
-		if verb == "CREATE" && errors.As(err, &pgErr) && pgErr.Code == "42710" {
+		if verb == "CREATE" && createdConcurrently(err) {
 			// Created by a concurrent run of the same step: converge with ALTER.
 			return f.RoleEnsure(ctx, regionName, role, password)
 		}
@@ -207,8 +206,7 @@ func (f *Fleet) DatabaseEnsure(ctx context.Context, regionName, name, owner stri
 	}
 	if !exists {
 		_, err := pool.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s OWNER %s", quoteIdentifier(name), quoteIdentifier(owner)))
-		var pgErr *pgconn.PgError
-		if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") { // 42P04: created concurrently
+		if err != nil && !createdConcurrently(err) {
 			return fmt.Errorf("create database %s in %s: %w", name, regionName, err)
 		}
 	}
@@ -304,6 +302,24 @@ func (f *Fleet) DatabaseDump(ctx context.Context, regionName, name, path string)
 		return fmt.Errorf("store dump of %s in %s: %w", name, regionName, err)
 	}
 	return nil
+}
+
+// createdConcurrently tells whether a CREATE failed because the object was
+// created meanwhile: by another run of the same step, or by the session of a
+// dbfleetd that was killed while its statement waited on a lock and that
+// PostgreSQL finishes anyway.
+func createdConcurrently(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "42710", "42P04": // duplicate_object, duplicate_database
+		return true
+	case "23505": // unique_violation on the catalog's name index
+		return pgErr.ConstraintName == "pg_database_datname_index" || pgErr.ConstraintName == "pg_authid_rolname_index"
+	}
+	return false
 }
 
 func sslMode(c *pgconn.Config) string {

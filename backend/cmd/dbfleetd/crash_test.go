@@ -1,0 +1,254 @@
+package main_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon/daemontest"
+)
+
+var (
+	fleet    *daemontest.Fleet
+	dbfleetd string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	binDir, err := os.MkdirTemp("", "dbfleetd-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(binDir)
+	dbfleetd = filepath.Join(binDir, "dbfleetd")
+	if out, err := exec.Command("go", "build", "-o", dbfleetd, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build dbfleetd: %v\n%s", err, out)
+		return 1
+	}
+	fleet, err = daemontest.StartFleet("westeurope")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer fleet.Stop()
+	return m.Run()
+}
+
+// node is one dbfleetd process in serve mode; restarting it keeps its state
+// file, port and log.
+type node struct {
+	t      *testing.T
+	config string
+	log    string
+	client *daemontest.Client
+	cmd    *exec.Cmd
+}
+
+func newNode(t *testing.T) *node {
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	token := "crash-test-token"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "token"), []byte(token), 0o600))
+	region := fleet.Region(t, "westeurope")
+	config := fmt.Sprintf(`listen: %s
+state_path: %s
+backup_dir: %s
+bootstrap_token_file: %s
+regions:
+  - name: westeurope
+    admin_dsn: %q
+`, addr, filepath.Join(dir, "state.db"), filepath.Join(dir, "backups"), filepath.Join(dir, "token"), region.AdminDSN())
+	n := &node{t: t, config: filepath.Join(dir, "dbfleetd.yaml"), log: filepath.Join(dir, "dbfleetd.log"),
+		client: &daemontest.Client{Endpoint: "http://" + addr, Token: token}}
+	require.NoError(t, os.WriteFile(n.config, []byte(config), 0o600))
+	t.Cleanup(n.kill)
+	return n
+}
+
+func (n *node) start() {
+	n.t.Helper()
+	logFile, err := os.OpenFile(n.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	require.NoError(n.t, err)
+	defer logFile.Close()
+	n.cmd = exec.Command(dbfleetd, "serve", "--config", n.config)
+	n.cmd.Stderr = logFile
+	require.NoError(n.t, n.cmd.Start())
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(n.client.Endpoint + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n.t.Fatalf("dbfleetd did not become ready; log:\n%s", n.logText())
+}
+
+// kill sends SIGKILL: no shutdown code runs.
+func (n *node) kill() {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGKILL)
+	_ = n.cmd.Wait()
+	n.cmd = nil
+}
+
+func (n *node) logText() string {
+	b, _ := os.ReadFile(n.log)
+	return string(b)
+}
+
+// lockDatabaseCatalog blocks CREATE and DROP DATABASE in the region (they
+// take ROW EXCLUSIVE on pg_database) until the returned function runs.
+func lockDatabaseCatalog(t *testing.T) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, fleet.Region(t, "westeurope").AdminDSN())
+	require.NoError(t, err)
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `LOCK TABLE pg_database IN SHARE ROW EXCLUSIVE MODE`)
+	require.NoError(t, err)
+	return func() {
+		_ = tx.Rollback(ctx)
+		_ = conn.Close(ctx)
+	}
+}
+
+func waitForStep(t *testing.T, c *daemontest.Client, id, step string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var op apiv1.Operation
+		c.Do(t, http.MethodGet, "/v1/operations/"+id, nil).Decode(t, &op)
+		if op.State == apiv1.OperationRunning && strings.Contains(op.Progress, step) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("operation %s never reached step %s", id, step)
+}
+
+// countLogLines counts log lines with every one of the given parts.
+func countLogLines(log string, parts ...string) int {
+	n := 0
+	for _, line := range strings.Split(log, "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
+func TestSIGKILLDuringCreateResumes(t *testing.T) {
+	n := newNode(t)
+	n.start()
+	admin := fleet.Admin(t, "westeurope")
+	name := daemontest.UniqueName("crash_create")
+
+	release := lockDatabaseCatalog(t)
+	op := n.client.Do(t, http.MethodPut, "/v1/databases/westeurope/"+name, apiv1.DatabaseSpec{DeletionProtection: new(false)}).Operation(t)
+	waitForStep(t, n.client, op.ID, "ensure_database")
+	n.kill()
+	require.True(t, daemontest.RoleExists(t, admin, name+"_owner"), "the role step ran before the kill")
+	require.False(t, daemontest.DatabaseExists(t, admin, name), "the kill came before the database")
+	// The killed process's CREATE DATABASE still waits in PostgreSQL and
+	// runs once the lock goes: the restarted node must converge with it.
+	release()
+
+	n.start()
+	done := n.client.Wait(t, op.ID, time.Minute)
+	require.Equal(t, apiv1.OperationSucceeded, done.State, "%+v", done.Error)
+
+	var count int
+	require.NoError(t, admin.QueryRow(context.Background(),
+		`SELECT (SELECT count(*) FROM pg_database WHERE datname = $1) + (SELECT count(*) FROM pg_roles WHERE rolname = $2)`,
+		name, name+"_owner").Scan(&count))
+	require.Equal(t, 2, count, "exactly one database and one role")
+	var ops apiv1.OperationList
+	n.client.Do(t, http.MethodGet, "/v1/operations?target=databases/westeurope/"+name, nil).Decode(t, &ops)
+	require.Len(t, ops.Operations, 1)
+	require.Equal(t, 1, countLogLines(n.logText(), "Operation succeeded", op.ID), "the operation succeeded once")
+
+	var db apiv1.Database
+	n.client.Do(t, http.MethodGet, "/v1/databases/westeurope/"+name, nil).Decode(t, &db)
+	require.Equal(t, apiv1.DatabaseStatusReady, db.Status)
+	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s sslmode=disable",
+		db.Host, db.Port, db.Owner, db.Password, db.Name))
+	require.NoError(t, err, "the password set before the kill is the one recorded")
+	require.NoError(t, conn.Close(context.Background()))
+}
+
+func TestSIGKILLDuringDeleteResumes(t *testing.T) {
+	n := newNode(t)
+	n.start()
+	admin := fleet.Admin(t, "westeurope")
+	name := daemontest.UniqueName("crash_delete")
+	create := n.client.Do(t, http.MethodPut, "/v1/databases/westeurope/"+name, apiv1.DatabaseSpec{DeletionProtection: new(false)}).Operation(t)
+	n.client.Wait(t, create.ID, time.Minute)
+
+	release := lockDatabaseCatalog(t)
+	op := n.client.Do(t, http.MethodDelete, "/v1/databases/westeurope/"+name, nil).Operation(t)
+	waitForStep(t, n.client, op.ID, "drop_database")
+	n.kill()
+	release()
+
+	n.start()
+	require.Equal(t, apiv1.OperationSucceeded, n.client.Wait(t, op.ID, time.Minute).State)
+	require.False(t, daemontest.DatabaseExists(t, admin, name))
+	require.False(t, daemontest.RoleExists(t, admin, name+"_owner"))
+	require.Equal(t, 1, countLogLines(n.logText(), `"step":"final_backup"`, "Ran step", op.ID), "the backup ran once")
+	dumps, err := filepath.Glob(filepath.Join(filepath.Dir(n.config), "backups", "westeurope", name+"-*"))
+	require.NoError(t, err)
+	require.Len(t, dumps, 1, "one whole dump, no partial file")
+}
+
+// TestSIGKILLAtRandomPoints kills dbfleetd at spread-out moments of a batch
+// of creates and checks that every operation ends succeeded exactly once.
+func TestSIGKILLAtRandomPoints(t *testing.T) {
+	n := newNode(t)
+	n.start()
+	admin := fleet.Admin(t, "westeurope")
+	prefix := daemontest.UniqueName("crash_random")
+	var ids []string
+	for i := range 6 {
+		name := fmt.Sprintf("%s_%d", prefix, i)
+		op := n.client.Do(t, http.MethodPut, "/v1/databases/westeurope/"+name, apiv1.DatabaseSpec{DeletionProtection: new(false)}).Operation(t)
+		ids = append(ids, op.ID)
+		time.Sleep(time.Duration(i*15) * time.Millisecond)
+		n.kill()
+		n.start()
+	}
+	for i, id := range ids {
+		require.Equal(t, apiv1.OperationSucceeded, n.client.Wait(t, id, time.Minute).State)
+		require.True(t, daemontest.DatabaseExists(t, admin, fmt.Sprintf("%s_%d", prefix, i)))
+		require.Equal(t, 1, countLogLines(n.logText(), "Operation succeeded", id), "operation %s succeeded once", id)
+	}
+}

@@ -1,0 +1,200 @@
+// Command dbfleetd is dbfleet's provisioning backend.
+//
+//	dbfleetd dev [--data-dir DIR] [--listen ADDR]   a local fleet of three dev regions
+//	dbfleetd serve --config dbfleetd.yaml           production mode
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"gopkg.in/yaml.v3"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/devregions"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/pgbin"
+)
+
+const usage = `usage:
+  dbfleetd dev [--data-dir DIR] [--listen ADDR]
+  dbfleetd serve --config FILE`
+
+func main() {
+	logger := zerolog.New(os.Stderr).With().Timestamp().Logger()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], logger); err != nil {
+		logger.Error().Err(err).Msg("dbfleetd failed")
+		fmt.Fprintln(os.Stderr, "dbfleetd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, logger zerolog.Logger) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	switch args[0] {
+	case "dev":
+		return runDev(ctx, args[1:], logger)
+	case "serve":
+		return runServe(ctx, args[1:], logger)
+	default:
+		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	}
+}
+
+func runDev(ctx context.Context, args []string, logger zerolog.Logger) error {
+	flags := flag.NewFlagSet("dev", flag.ContinueOnError)
+	dataDir := flags.String("data-dir", "./.dbfleet-dev", "directory for the state file, backups and the dev regions' clusters")
+	listen := flags.String("listen", "127.0.0.1:8580", "HTTP listen address; port 0 picks a free port")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return fmt.Errorf("resolve --data-dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create --data-dir %s: %w", dir, err)
+	}
+	token, err := devToken(filepath.Join(dir, "dev-token"))
+	if err != nil {
+		return err
+	}
+	pgDump, err := pgbin.Path("pg_dump")
+	if err != nil {
+		return err
+	}
+
+	fleet, err := devregions.Start(ctx, devregions.Options{DataDir: dir, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := fleet.Stop(stopCtx); err != nil {
+			logger.Error().Err(err).Msg("Failed to stop dev regions")
+		}
+	}()
+	var regions []engine.RegionConfig
+	for _, r := range fleet.Regions() {
+		regions = append(regions, engine.RegionConfig{Name: r.Name, AdminDSN: r.AdminDSN(), Labels: map[string]string{"env": "dev"}})
+	}
+	return daemon.Run(ctx, daemon.Config{
+		Listen:    *listen,
+		StorePath: filepath.Join(dir, "state.db"),
+		BackupDir: filepath.Join(dir, "backups"),
+		Regions:   regions,
+		PgDump:    pgDump,
+		Tokens:    []daemon.Token{{Name: "dev", Value: token, Scope: "admin"}},
+		Logger:    logger,
+		Ready: func(endpoint string) {
+			fmt.Printf("export DBFLEET_ENDPOINT=%s\nexport DBFLEET_TOKEN=%s\n", endpoint, token)
+		},
+	})
+}
+
+// devToken returns the dev admin token kept in path, making one the first
+// time, so a restarted dev fleet keeps answering to the same token.
+func devToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read dev token: %w", err)
+	}
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("generate dev token: %w", err)
+	}
+	token := "dbf_" + hex.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write dev token: %w", err)
+	}
+	return token, nil
+}
+
+// serveConfig is the YAML configuration of `dbfleetd serve`.
+type serveConfig struct {
+	// Listen is the HTTP address (default 127.0.0.1:8580).
+	Listen string `yaml:"listen"`
+	// StatePath is the SQLite state file (required).
+	StatePath string `yaml:"state_path"`
+	// BackupDir receives final backups of deleted databases (required).
+	BackupDir string `yaml:"backup_dir"`
+	// PgBinDir holds pg_dump; default: found like the dev regions' programs.
+	PgBinDir string `yaml:"pg_bin_dir"`
+	// Workers is how many operation steps run at once (default 10).
+	Workers int `yaml:"workers"`
+	// BootstrapTokenFile holds an admin API token to accept (required until
+	// token management lands).
+	BootstrapTokenFile string `yaml:"bootstrap_token_file"`
+	Regions            []struct {
+		Name     string            `yaml:"name"`
+		AdminDSN string            `yaml:"admin_dsn"`
+		Labels   map[string]string `yaml:"labels"`
+	} `yaml:"regions"`
+}
+
+func runServe(ctx context.Context, args []string, logger zerolog.Logger) error {
+	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configPath := flags.String("config", "dbfleetd.yaml", "configuration file")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	f, err := os.Open(*configPath)
+	if err != nil {
+		return fmt.Errorf("open config: %w", err)
+	}
+	defer f.Close()
+	var cfg serveConfig
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return fmt.Errorf("read config %s: %w", *configPath, err)
+	}
+	if cfg.StatePath == "" || cfg.BackupDir == "" || cfg.BootstrapTokenFile == "" || len(cfg.Regions) == 0 {
+		return fmt.Errorf("config %s: state_path, backup_dir, bootstrap_token_file and at least one region are required", *configPath)
+	}
+	token, err := os.ReadFile(cfg.BootstrapTokenFile)
+	if err != nil {
+		return fmt.Errorf("read bootstrap_token_file: %w", err)
+	}
+	pgDump := filepath.Join(cfg.PgBinDir, "pg_dump")
+	if cfg.PgBinDir == "" {
+		if pgDump, err = pgbin.Path("pg_dump"); err != nil {
+			return err
+		}
+	}
+	var regions []engine.RegionConfig
+	for _, r := range cfg.Regions {
+		regions = append(regions, engine.RegionConfig{Name: r.Name, AdminDSN: r.AdminDSN, Labels: r.Labels})
+	}
+	return daemon.Run(ctx, daemon.Config{
+		Listen:    cmp.Or(cfg.Listen, "127.0.0.1:8580"),
+		StorePath: cfg.StatePath,
+		BackupDir: cfg.BackupDir,
+		Regions:   regions,
+		PgDump:    pgDump,
+		Tokens:    []daemon.Token{{Name: "bootstrap", Value: strings.TrimSpace(string(token)), Scope: "admin"}},
+		Workers:   cfg.Workers,
+		Logger:    logger,
+	})
+}

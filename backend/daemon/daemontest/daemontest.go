@@ -1,0 +1,204 @@
+// Package daemontest helps tests run dbfleetd against real dev regions and
+// talk to it over HTTP.
+package daemontest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/devregions"
+)
+
+// Fleet is a set of dev regions shared by a test binary's tests.
+type Fleet struct {
+	*devregions.Fleet
+	dataDir string
+}
+
+// StartFleet starts dev regions for a TestMain; Stop removes every file they
+// made.
+func StartFleet(names ...string) (*Fleet, error) {
+	dir, err := os.MkdirTemp("", "dbfleet-regions-")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f, err := devregions.Start(ctx, devregions.Options{DataDir: dir, Names: names, Logger: zerolog.Nop()})
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("start dev regions: %w", err)
+	}
+	return &Fleet{Fleet: f, dataDir: dir}, nil
+}
+
+// Stop stops the regions and removes their files.
+func (f *Fleet) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = f.Fleet.Stop(ctx)
+	for _, r := range f.Regions() {
+		_ = os.RemoveAll(r.ClusterDir)
+		// Clusters placed outside the data directory share a parent there.
+		if parent := filepath.Dir(r.ClusterDir); !strings.HasPrefix(parent, f.dataDir) {
+			_ = os.Remove(parent)
+		}
+	}
+	_ = os.RemoveAll(f.dataDir)
+}
+
+// Region returns the named region.
+func (f *Fleet) Region(t testing.TB, name string) devregions.Region {
+	t.Helper()
+	for _, r := range f.Regions() {
+		if r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no dev region %s", name)
+	return devregions.Region{}
+}
+
+// Admin returns a pool connected to a region as its superuser, closed when
+// the test ends.
+func (f *Fleet) Admin(t testing.TB, region string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), f.Region(t, region).AdminDSN())
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// DatabaseExists asks PostgreSQL itself whether a database exists.
+func DatabaseExists(t testing.TB, admin *pgxpool.Pool, name string) bool {
+	t.Helper()
+	var exists bool
+	require.NoError(t, admin.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists))
+	return exists
+}
+
+// RoleExists asks PostgreSQL itself whether a role exists.
+func RoleExists(t testing.TB, admin *pgxpool.Pool, name string) bool {
+	t.Helper()
+	var exists bool
+	require.NoError(t, admin.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, name).Scan(&exists))
+	return exists
+}
+
+// Client calls a dbfleetd's API.
+type Client struct {
+	Endpoint string
+	Token    string
+	HTTP     *http.Client
+}
+
+// Response is an answer, its body kept raw.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Decode decodes the body into v.
+func (r *Response) Decode(t testing.TB, v any) {
+	t.Helper()
+	require.NoError(t, json.Unmarshal(r.Body, v), "body: %s", r.Body)
+}
+
+// ErrorCode returns the error code of an error answer.
+func (r *Response) ErrorCode(t testing.TB) string {
+	t.Helper()
+	var e apiv1.ErrorResponse
+	r.Decode(t, &e)
+	return e.Error.Code
+}
+
+// Do sends a request; body, when not nil, is encoded as JSON; headers are
+// name, value pairs.
+func (c *Client) Do(t testing.TB, method, path string, body any, headers ...string) *Response {
+	t.Helper()
+	var reader io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		reader = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.Endpoint+path, reader)
+	require.NoError(t, err)
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	httpClient := c.HTTP
+	if httpClient == nil {
+		httpClient = http.DefaultClient
+	}
+	resp, err := httpClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// Wait long-polls an operation until it is done, failing the test after
+// timeout.
+func (c *Client) Wait(t testing.TB, id string, timeout time.Duration) apiv1.Operation {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		resp := c.Do(t, http.MethodPost, "/v1/operations/"+id+":wait?timeout=10s", nil)
+		require.Equal(t, http.StatusOK, resp.Status, "wait: %s", resp.Body)
+		var op apiv1.Operation
+		resp.Decode(t, &op)
+		if op.Done {
+			return op
+		}
+	}
+	t.Fatalf("operation %s not done after %s", id, timeout)
+	return apiv1.Operation{}
+}
+
+// Operation decodes an accepted mutation's operation, failing unless the
+// status is 202.
+func (r *Response) Operation(t testing.TB) apiv1.Operation {
+	t.Helper()
+	require.Equal(t, http.StatusAccepted, r.Status, "body: %s", r.Body)
+	var op apiv1.Operation
+	r.Decode(t, &op)
+	return op
+}
+
+// AdminDB returns a superuser pool on one database of a region.
+func (f *Fleet) AdminDB(t testing.TB, region, database string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(f.Region(t, region).AdminDSN())
+	require.NoError(t, err)
+	cfg.ConnConfig.Database = database
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// UniqueName gives a database name no other test, nor a repeated run
+// (-count) on the same regions, uses.
+func UniqueName(base string) string {
+	return fmt.Sprintf("%s_%d", base, time.Now().UnixNano()%1_000_000_000)
+}

@@ -1,0 +1,9 @@
+package devregions
+
+import "path/filepath"
+
+// FallbackParent is the directory under which a fleet on dataDir keeps the clusters it cannot keep
+// under dataDir.
+func FallbackParent(dataDir string) string {
+	return filepath.Dir(fallbackDir(dataDir, "region"))
+}

@@ -1,0 +1,531 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/provider/client"
+)
+
+var (
+	_ resource.ResourceWithConfigure   = (*databaseResource)(nil)
+	_ resource.ResourceWithImportState = (*databaseResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*databaseResource)(nil)
+)
+
+// defaultOperationTimeout is how long create, update and delete wait for
+// their operation when the timeouts block leaves it out.
+const defaultOperationTimeout = 20 * time.Minute
+
+// databaseStatuses are the values of the status attribute.
+var databaseStatuses = []string{
+	apiv1.DatabaseStatusProvisioning,
+	apiv1.DatabaseStatusReady,
+	apiv1.DatabaseStatusDeleting,
+	apiv1.DatabaseStatusFailed,
+}
+
+func newDatabaseResource() resource.Resource {
+	return &databaseResource{}
+}
+
+// databaseResource is dbfleet_database: one database in one region.
+type databaseResource struct {
+	client *client.Client
+}
+
+// databaseResourceModel is dbfleet_database's configuration and state.
+type databaseResourceModel struct {
+	ID                 types.String   `tfsdk:"id"`
+	Region             types.String   `tfsdk:"region"`
+	Name               types.String   `tfsdk:"name"`
+	DeletionProtection types.Bool     `tfsdk:"deletion_protection"`
+	SkipFinalBackup    types.Bool     `tfsdk:"skip_final_backup"`
+	Status             types.String   `tfsdk:"status"`
+	Host               types.String   `tfsdk:"host"`
+	Port               types.Int64    `tfsdk:"port"`
+	Owner              types.String   `tfsdk:"owner"`
+	Password           types.String   `tfsdk:"password"`
+	Timeouts           timeouts.Value `tfsdk:"timeouts"`
+}
+
+// Metadata names the resource dbfleet_database.
+func (r *databaseResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_database"
+}
+
+// Schema describes dbfleet_database.
+func (r *databaseResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	timeoutDescription := func(operation, whenItRunsOut string) string {
+		return fmt.Sprintf("How long to wait for the operation that %s the database, as a duration such as `30m` or `1h`. "+
+			"Defaults to `%.0fm`. When it runs out, the operation goes on in dbfleetd and %s.",
+			operation, defaultOperationTimeout.Minutes(), whenItRunsOut)
+	}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A PostgreSQL database in one region, with an owner role that dbfleet creates. " +
+			"Creating, changing and deleting it each start an operation in dbfleetd that Terraform waits for, " +
+			"bounded by the `timeouts` block.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				MarkdownDescription: "The database's identifier, `region/name`, such as `westeurope/orders`. " +
+					"`terraform import` takes the same form.",
+				Computed:      true,
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"region": schema.StringAttribute{
+				MarkdownDescription: "The region the database lives in, such as `westeurope`: one of the regions " +
+					"dbfleetd administers (the `dbfleet_regions` data source lists them). " +
+					"Changing it replaces the database: Terraform deletes it in the old region, which deletion " +
+					"protection refuses, and creates a new, empty one in the new region.",
+				Required:      true,
+				Validators:    []validator.String{identifier()},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"name": schema.StringAttribute{
+				MarkdownDescription: "The database's name in PostgreSQL, such as `orders`. It " + identifierRule + ". " +
+					"Changing it replaces the database: Terraform deletes the old one, which deletion protection " +
+					"refuses, and creates a new, empty one.",
+				Required:      true,
+				Validators:    []validator.String{identifier()},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"deletion_protection": schema.BoolAttribute{
+				MarkdownDescription: "Whether dbfleet refuses to delete the database. Defaults to `true`. " +
+					"While it is `true`, a plan that destroys or replaces the database fails: set it to `false` " +
+					"and apply first. Changing it changes the setting in place.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(true),
+			},
+			"skip_final_backup": schema.BoolAttribute{
+				MarkdownDescription: "Whether deleting the database skips the final `pg_dump` that dbfleet otherwise " +
+					"takes into its backup directory before dropping it. Defaults to `false`. " +
+					"Changing it changes the setting in place; it matters only when the database is deleted.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+			},
+			"status": schema.StringAttribute{
+				MarkdownDescription: "The database's status as dbfleet last observed it: one of " +
+					quotedList(databaseStatuses) + ".",
+				Computed: true,
+			},
+			"host": schema.StringAttribute{
+				MarkdownDescription: "The host name or address that applications connect to.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"port": schema.Int64Attribute{
+				MarkdownDescription: "The TCP port that applications connect to.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
+			},
+			"owner": schema.StringAttribute{
+				MarkdownDescription: "The PostgreSQL role that owns the database and its schema; applications connect as it.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"password": schema.StringAttribute{
+				MarkdownDescription: "The owner role's password, which dbfleet generates when it creates the database. " +
+					"It is stored in Terraform's state: protect the state accordingly.",
+				Computed:      true,
+				Sensitive:     true,
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+		},
+		Blocks: map[string]schema.Block{
+			"timeouts": timeouts.Block(ctx, timeouts.Opts{
+				Create: true,
+				Update: true,
+				Delete: true,
+				CreateDescription: timeoutDescription("creates",
+					"the apply fails, keeping the database in state as tainted"),
+				UpdateDescription: timeoutDescription("changes",
+					"the apply fails; running it again once the operation is done converges"),
+				DeleteDescription: timeoutDescription("deletes",
+					"the destroy fails, keeping the database in state. A new value takes effect only once applied, "+
+						"before the destroy"),
+			}),
+		},
+	}
+}
+
+// Configure takes the API client that the provider configured.
+func (r *databaseResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	// The provider is not configured yet during validation.
+	if req.ProviderData == nil {
+		return
+	}
+	c, ok := req.ProviderData.(*client.Client)
+	if !ok {
+		resp.Diagnostics.AddError("Unexpected Resource Configure Type",
+			fmt.Sprintf("Expected *client.Client, got %T. Please report this issue to the provider developers.", req.ProviderData))
+		return
+	}
+	r.client = c
+}
+
+// Create puts the database, saves it to state at once so that a failure from
+// then on leaves it tainted rather than untracked, waits for the operation,
+// and reads the database back.
+func (r *databaseResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan databaseResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, diags := plan.Timeouts.Create(ctx, defaultOperationTimeout)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	region, name := plan.Region.ValueString(), plan.Name.ValueString()
+	ctx = withDatabaseFields(ctx, region, name)
+
+	const summary = "Unable to Create Database"
+	op, err := r.client.DatabasePut(ctx, region, name, plan.spec())
+	if err != nil {
+		resp.Diagnostics.AddError(summary, requestFailureDetail("create", region, name, err))
+		return
+	}
+
+	plan.ID = types.StringValue(databaseID(region, name))
+	plan.Status = types.StringNull()
+	plan.Host = types.StringNull()
+	plan.Port = types.Int64Null()
+	plan.Owner = types.StringNull()
+	plan.Password = types.StringNull()
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	const tainted = "Terraform keeps the database in state as tainted, so the next apply replaces it: it deletes " +
+		"the database first, which deletion_protection = true refuses (set it to false for that apply). " +
+		"To keep the database as it is instead, run terraform untaint on this resource."
+	if err := r.waitForOperation(ctx, op, "create", region, name); err != nil {
+		resp.Diagnostics.AddError(summary, err.Error()+"\n\n"+tainted)
+		return
+	}
+
+	db, err := r.client.DatabaseGet(ctx, region, name)
+	if err != nil {
+		resp.Diagnostics.AddError(summary, fmt.Sprintf("dbfleet created database %q in region %q, "+
+			"but reading it back failed: %s\n\n%s", name, region, err, tainted))
+		return
+	}
+	plan.setDatabase(db)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// Read refreshes the database from dbfleet, and removes it from state with
+// a warning when it no longer exists.
+func (r *databaseResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state databaseResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	region, name := state.Region.ValueString(), state.Name.ValueString()
+	ctx = withDatabaseFields(ctx, region, name)
+
+	db, err := r.client.DatabaseGet(ctx, region, name)
+	if errors.Is(err, client.ErrNotFound) {
+		tflog.Warn(ctx, "Database removed outside Terraform")
+		resp.Diagnostics.AddWarning("Database Removed Outside Terraform",
+			fmt.Sprintf("Database %q in region %q no longer exists in dbfleet, so Terraform removed it from state. "+
+				"The next apply creates it again, empty.", name, region))
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Unable to Read Database",
+			fmt.Sprintf("Could not read database %q in region %q: %s", name, region, err))
+		return
+	}
+	state.setDatabase(db)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// Update puts the changed settings, waits for the operation, and reads the
+// database back.
+func (r *databaseResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan databaseResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, diags := plan.Timeouts.Update(ctx, defaultOperationTimeout)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	region, name := plan.Region.ValueString(), plan.Name.ValueString()
+	ctx = withDatabaseFields(ctx, region, name)
+
+	const summary = "Unable to Update Database"
+	op, err := r.client.DatabasePut(ctx, region, name, plan.spec())
+	if err != nil {
+		resp.Diagnostics.AddError(summary, requestFailureDetail("update", region, name, err))
+		return
+	}
+	const retry = "Terraform keeps the database's previous settings in state. Fix the cause, then run terraform apply again."
+	if err := r.waitForOperation(ctx, op, "update", region, name); err != nil {
+		resp.Diagnostics.AddError(summary, err.Error()+"\n\n"+retry)
+		return
+	}
+
+	db, err := r.client.DatabaseGet(ctx, region, name)
+	if err != nil {
+		resp.Diagnostics.AddError(summary, fmt.Sprintf("dbfleet updated database %q in region %q, "+
+			"but reading it back failed: %s\n\n%s", name, region, err, retry))
+		return
+	}
+	plan.setDatabase(db)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// Delete deletes the database and waits for the operation. A database that
+// is already gone counts as deleted.
+func (r *databaseResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state databaseResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, diags := state.Timeouts.Delete(ctx, defaultOperationTimeout)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	region, name := state.Region.ValueString(), state.Name.ValueString()
+	ctx = withDatabaseFields(ctx, region, name)
+
+	const summary = "Unable to Delete Database"
+	op, err := r.client.DatabaseDelete(ctx, region, name)
+	var apiErr *client.APIError
+	switch {
+	case errors.Is(err, client.ErrNotFound):
+		tflog.Info(ctx, "Database already deleted")
+		return
+	case errors.As(err, &apiErr) && apiErr.Code == apiv1.CodeDeletionProtected:
+		resp.Diagnostics.AddError(summary, fmt.Sprintf("Database %q in region %q has deletion protection on, "+
+			"so dbfleet refuses to delete it. To delete it, set deletion_protection = false in its configuration, "+
+			"run terraform apply, then destroy it.", name, region))
+		return
+	case err != nil:
+		resp.Diagnostics.AddError(summary, requestFailureDetail("delete", region, name, err))
+		return
+	}
+	const retry = "Terraform keeps the database in state. Fix the cause, then run terraform destroy again."
+	if err := r.waitForOperation(ctx, op, "delete", region, name); err != nil {
+		resp.Diagnostics.AddError(summary, err.Error()+"\n\n"+retry)
+	}
+}
+
+// ImportState imports a database by its id, region/name; Read fills in the
+// rest.
+func (r *databaseResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	region, name, err := parseDatabaseID(req.ID)
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid Import ID", err.Error())
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), databaseID(region, name))...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("region"), region)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
+}
+
+// ModifyPlan fails a plan that would delete a database with deletion
+// protection on, by destroying or replacing it, so that the refusal comes
+// at plan time rather than half-way through an apply.
+func (r *databaseResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.State.Raw.IsNull() {
+		return
+	}
+	var state databaseResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() || !state.DeletionProtection.ValueBool() {
+		return
+	}
+	region, name := state.Region.ValueString(), state.Name.ValueString()
+	const summary = "Database Is Deletion Protected"
+	if req.Plan.Raw.IsNull() {
+		resp.Diagnostics.AddError(summary, fmt.Sprintf("This plan destroys database %q in region %q, "+
+			"whose deletion_protection is true, so dbfleet would refuse. To destroy it, set "+
+			"deletion_protection = false in its configuration and apply that first.", name, region))
+		return
+	}
+	var plan databaseResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	for _, a := range []struct {
+		name         string
+		before, next types.String
+	}{
+		{"region", state.Region, plan.Region},
+		{"name", state.Name, plan.Name},
+	} {
+		if a.next.IsUnknown() || a.next.Equal(a.before) {
+			continue
+		}
+		resp.Diagnostics.AddAttributeError(path.Root(a.name), summary, fmt.Sprintf("Changing %s replaces "+
+			"database %q in region %q, which deletes it, but its deletion_protection is true, so dbfleet would "+
+			"refuse. To replace it, first apply deletion_protection = false without other changes.", a.name, name, region))
+	}
+}
+
+// spec is the desired state that m asks dbfleet for.
+func (m *databaseResourceModel) spec() apiv1.DatabaseSpec {
+	protection := m.DeletionProtection.ValueBool()
+	return apiv1.DatabaseSpec{
+		DeletionProtection: &protection,
+		SkipFinalBackup:    m.SkipFinalBackup.ValueBool(),
+	}
+}
+
+// setDatabase sets every attribute but timeouts from db.
+func (m *databaseResourceModel) setDatabase(db *apiv1.Database) {
+	m.ID = types.StringValue(databaseID(db.Region, db.Name))
+	m.Region = types.StringValue(db.Region)
+	m.Name = types.StringValue(db.Name)
+	m.DeletionProtection = types.BoolValue(db.DeletionProtection)
+	m.SkipFinalBackup = types.BoolValue(db.SkipFinalBackup)
+	m.Status = types.StringValue(db.Status)
+	m.Host = types.StringValue(db.Host)
+	m.Port = types.Int64Value(int64(db.Port))
+	m.Owner = types.StringValue(db.Owner)
+	m.Password = types.StringValue(db.Password)
+}
+
+// waitForOperation waits until op is done. Unless it succeeded, it returns
+// an error that says in full sentences what failed, for a diagnostic's
+// detail.
+func (r *databaseResource) waitForOperation(ctx context.Context, op *apiv1.Operation, verb, region, name string) error {
+	ctx = tflog.SetField(ctx, "operation_id", op.ID)
+	tflog.Info(ctx, "Waiting for dbfleet operation", map[string]any{"kind": op.Kind, "state": op.State})
+	if !op.Done {
+		last, err := r.client.WaitOperation(ctx, op.ID)
+		if err != nil {
+			return errors.New(waitFailureDetail(verb, region, name, op.ID, last, err))
+		}
+		op = last
+	}
+	tflog.Info(ctx, "dbfleet operation done", map[string]any{"state": op.State})
+	if op.State != apiv1.OperationSucceeded {
+		return errors.New(operationFailureDetail(verb, region, name, op))
+	}
+	return nil
+}
+
+// requestFailureDetail explains a request that dbfleet refused or did not
+// answer.
+func requestFailureDetail(verb, region, name string, err error) string {
+	detail := fmt.Sprintf("Could not %s database %q in region %q: %s", verb, name, region, err)
+	var apiErr *client.APIError
+	if !errors.As(err, &apiErr) {
+		return detail + "\n\ndbfleetd gave no answer. Check that the provider's endpoint is reachable, then run " +
+			"Terraform again: the request is safe to repeat."
+	}
+	switch apiErr.Code {
+	case apiv1.CodeOperationInProgress:
+		return detail + fmt.Sprintf("\n\nOperation %s is already changing this database. "+
+			"Wait until it is done, then run Terraform again.", apiErr.Details["operation_id"])
+	case apiv1.CodeUnauthenticated, apiv1.CodePermissionDenied:
+		return detail + "\n\nCheck the provider's token: it must be valid and have the write scope."
+	}
+	return detail
+}
+
+// waitFailureDetail explains why waiting for operation id stopped before it
+// was done; last is the last state seen of it, if any.
+func waitFailureDetail(verb, region, name, id string, last *apiv1.Operation, err error) string {
+	var b strings.Builder
+	if errors.Is(err, context.DeadlineExceeded) {
+		fmt.Fprintf(&b, "Timed out waiting for operation %s to %s database %q in region %q.", id, verb, name, region)
+	} else {
+		fmt.Fprintf(&b, "Stopped waiting for operation %s to %s database %q in region %q: %s", id, verb, name, region, err)
+	}
+	if last != nil {
+		fmt.Fprintf(&b, " It was %s", last.State)
+		if last.Progress != "" {
+			fmt.Fprintf(&b, " (%s)", last.Progress)
+		}
+		b.WriteString(".")
+	}
+	fmt.Fprintf(&b, "\n\nThe operation goes on in dbfleetd. If it needs longer, raise the %s value in the resource's timeouts block.", verb)
+	return b.String()
+}
+
+// operationFailureDetail explains an operation that is done but did not
+// succeed: its id, state, error code, message, region and step.
+func operationFailureDetail(verb, region, name string, op *apiv1.Operation) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "dbfleet could not %s database %q in region %q: operation %s ended %s.", verb, name, region, op.ID, op.State)
+	if e := op.Error; e != nil {
+		fmt.Fprintf(&b, "\n\nError code: %s\nMessage: %s", e.Code, e.Message)
+		if e.Region != "" {
+			fmt.Fprintf(&b, "\nRegion: %s", e.Region)
+		}
+		if e.Step != "" {
+			fmt.Fprintf(&b, "\nStep: %s", e.Step)
+		}
+	}
+	return b.String()
+}
+
+// withDatabaseFields adds the database to every log line of ctx.
+func withDatabaseFields(ctx context.Context, region, name string) context.Context {
+	return tflog.SetField(tflog.SetField(ctx, "region", region), "database", name)
+}
+
+// databaseID is a database's id and import ID.
+func databaseID(region, name string) string {
+	return region + "/" + name
+}
+
+// parseDatabaseID splits an import ID of the form region/name.
+func parseDatabaseID(id string) (region, name string, err error) {
+	region, name, ok := strings.Cut(id, "/")
+	if !ok || !identifierPattern.MatchString(region) || !identifierPattern.MatchString(name) {
+		return "", "", fmt.Errorf("expected an import ID of the form region/name, such as westeurope/orders, "+
+			"where region and name each %s; got %q", identifierRule, id)
+	}
+	return region, name, nil
+}
+
+// quotedList renders values as `a`, `b` or `c`.
+func quotedList(values []string) string {
+	quoted := make([]string, len(values))
+	for i, v := range values {
+		quoted[i] = "`" + v + "`"
+	}
+	if len(quoted) == 1 {
+		return quoted[0]
+	}
+	return strings.Join(quoted[:len(quoted)-1], ", ") + " or " + quoted[len(quoted)-1]
+}
