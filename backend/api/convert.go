@@ -26,11 +26,13 @@ func wireOperation(op *store.Operation) apiv1.Operation {
 	return out
 }
 
-func (s *Server) wireDatabase(db *store.Database) apiv1.Database {
+func (s *Server) wireDatabase(db *store.Database, wave int) apiv1.Database {
 	host, port, _ := s.regions.Endpoint(db.Region)
 	return apiv1.Database{
 		Region: db.Region, Name: db.Name,
 		DeletionProtection: db.DeletionProtection, SkipFinalBackup: db.SkipFinalBackup,
+		Schema: db.Schema, SchemaVersion: db.SchemaVersion, Parameters: db.Parameters,
+		AppliedVersion: db.AppliedVersion, RolloutWave: wave,
 		Status: db.Status, Host: host, Port: port, Owner: db.Owner, Password: db.Password,
 		Generation: db.Generation, ObservedGeneration: db.ObservedGeneration,
 		OperationID: db.OperationID, CreatedAt: db.CreatedAt, UpdatedAt: db.UpdatedAt,

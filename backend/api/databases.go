@@ -39,7 +39,7 @@ func (s *Server) databaseGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := s.wireDatabase(db)
+	out := s.wireDatabase(db, s.rolloutWave(r, db, map[string][][]string{}))
 	w.Header().Set("ETag", etag(out))
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -57,9 +57,10 @@ func (s *Server) databaseList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := apiv1.DatabaseList{Databases: make([]apiv1.Database, 0, len(dbs))}
+	waves := map[string][][]string{}
 	for _, db := range dbs {
 		// A listing never carries passwords; GET one database for its own.
-		wire := s.wireDatabase(db)
+		wire := s.wireDatabase(db, s.rolloutWave(r, db, waves))
 		wire.Password = ""
 		out.Databases = append(out.Databases, wire)
 	}
@@ -67,21 +68,39 @@ func (s *Server) databaseList(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) databasePut(w http.ResponseWriter, r *http.Request) error {
+// databaseApplyParams reads a database's path and spec.
+func databaseApplyParams(r *http.Request) (*ops.DatabaseApplyParams, error) {
 	key, err := databaseKey(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var spec apiv1.DatabaseSpec
 	if err := decodeBody(r, &spec); err != nil {
-		return err
+		return nil, err
 	}
-	op, err := s.operations.DatabaseApply(r.Context(), &ops.DatabaseApplyParams{
+	if spec.Schema != "" {
+		if err := engine.ValidateIdentifier("schema", spec.Schema); err != nil {
+			return nil, badRequest(err.Error())
+		}
+	}
+	if spec.SchemaVersion < 0 {
+		return nil, badRequest("schema_version must not be negative")
+	}
+	return &ops.DatabaseApplyParams{
 		Region: key.Region, Name: key.Name,
 		DeletionProtection: spec.DeletionProtection, SkipFinalBackup: spec.SkipFinalBackup,
-		RequestID:    requestIDFrom(r.Context()),
-		Precondition: s.ifMatch(r),
-	})
+		Schema: spec.Schema, SchemaVersion: spec.SchemaVersion, Parameters: spec.Parameters,
+		RequestID: requestIDFrom(r.Context()),
+	}, nil
+}
+
+func (s *Server) databasePut(w http.ResponseWriter, r *http.Request) error {
+	params, err := databaseApplyParams(r)
+	if err != nil {
+		return err
+	}
+	params.Precondition = s.ifMatch(r)
+	op, err := s.operations.DatabaseApply(r.Context(), params)
 	if err != nil {
 		return err
 	}
@@ -115,7 +134,7 @@ func (s *Server) ifMatch(r *http.Request) func(*store.Database) error {
 	}
 	return func(current *store.Database) error {
 		if current != nil {
-			tag := etag(s.wireDatabase(current))
+			tag := etag(s.wireDatabase(current, s.rolloutWave(r, current, map[string][][]string{})))
 			for _, want := range strings.Split(header, ",") {
 				if want = strings.TrimSpace(want); want == "*" || want == tag {
 					return nil

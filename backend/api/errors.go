@@ -36,6 +36,10 @@ var errorTable = []struct {
 	{ops.ErrDeletionProtected, http.StatusConflict, apiv1.CodeDeletionProtected},
 	{ops.ErrPreconditionFailed, http.StatusPreconditionFailed, apiv1.CodePreconditionFailed},
 	{ops.ErrOperationDone, http.StatusConflict, apiv1.CodeConflict},
+	{ops.ErrRolloutHalted, http.StatusConflict, apiv1.CodeRolloutHalted},
+	{ops.ErrDowngradeImpossible, http.StatusBadRequest, apiv1.CodeDowngradeImpossible},
+	{ops.ErrPublishedVersionChanged, http.StatusConflict, apiv1.CodePublishedVersion},
+	{ops.ErrInUse, http.StatusConflict, apiv1.CodeConflict},
 }
 
 // toHTTPError turns any error into the status, code and message a client

@@ -16,7 +16,7 @@ import (
 func TestIdempotencyKeyLifecycle(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "state.db"), nil)
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "state.db"), store.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	s := &Server{store: st}

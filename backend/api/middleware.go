@@ -2,9 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -17,22 +14,6 @@ import (
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
 )
-
-// Token scopes, each including the ones before it.
-const (
-	scopeRead  = "read"
-	scopeWrite = "write"
-	scopeAdmin = "admin"
-)
-
-var scopeRank = map[string]int{scopeRead: 1, scopeWrite: 2, scopeAdmin: 3}
-
-// HashToken is how tokens are stored: a SHA-256 of the token. Tokens are
-// random and long, so a slow hash adds nothing.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
 
 type principalKey struct{}
 type requestIDKey struct{}
@@ -69,8 +50,9 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
-// handle registers a route: request id, authentication with the scope the
-// route needs ("" for none), error rendering, a log line and metrics.
+// handle registers a route: request id, authentication, rate limit and
+// authorization with the scope the route needs ("" for none), error
+// rendering, the audit log, a log line and metrics.
 func (s *Server) handle(pattern, scope string, h handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -85,10 +67,7 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 
 		var err error
 		if scope != "" {
-			var p *store.Token
-			if p, err = s.authenticate(r, scope); err == nil {
-				r = r.WithContext(context.WithValue(ctx, principalKey{}, p))
-			}
+			r, err = s.authorize(rec, r, scope)
 		}
 		if err == nil {
 			err = h(rec, r)
@@ -99,6 +78,9 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 				s.logger.Error().Str("requestId", requestID).Err(err).Msg("Request failed")
 			}
 			writeError(rec, requestID, he)
+		}
+		if scope != "" {
+			s.audit(r, rec.status)
 		}
 
 		route := r.Pattern
@@ -121,29 +103,6 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 		}
 		ev.Msg("Served request")
 	})
-}
-
-func (s *Server) authenticate(r *http.Request, scope string) (*store.Token, error) {
-	header := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || token == "" {
-		return nil, &httpError{status: http.StatusUnauthorized, code: apiv1.CodeUnauthenticated,
-			message: "missing bearer token: send Authorization: Bearer <token>"}
-	}
-	// Looking the token up by its hash compares hashes, not secrets, so the
-	// lookup's timing says nothing about the token.
-	p, err := s.store.TokenGetByHash(r.Context(), HashToken(token))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, &httpError{status: http.StatusUnauthorized, code: apiv1.CodeUnauthenticated, message: "the bearer token is not valid"}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if scopeRank[p.Scope] < scopeRank[scope] {
-		return nil, &httpError{status: http.StatusForbidden, code: apiv1.CodePermissionDenied,
-			message: "token " + p.Name + " has scope " + p.Scope + "; this call needs " + scope}
-	}
-	return p, nil
 }
 
 type httpMetrics struct {

@@ -24,6 +24,12 @@ type Operations interface {
 	DatabaseDelete(ctx context.Context, params *ops.DatabaseDeleteParams) (*store.Operation, error)
 	OperationWait(ctx context.Context, id string, timeout time.Duration) (*store.Operation, error)
 	OperationCancel(ctx context.Context, id string) (*store.Operation, error)
+	DatabasePlan(ctx context.Context, params *ops.DatabaseApplyParams) (*ops.DatabasePlan, error)
+	SchemaPut(ctx context.Context, name string, spec ops.SchemaSpec) (*ops.SchemaStatus, error)
+	SchemaGet(ctx context.Context, name string) (*ops.SchemaStatus, error)
+	SchemaDelete(ctx context.Context, name string) error
+	SchemaValidate(ctx context.Context, name string, spec ops.SchemaSpec) (*ops.SchemaValidation, error)
+	RolloutResume(ctx context.Context, schema string, version int64) (*ops.SchemaStatus, error)
 }
 
 // Regions reports on the regions' servers.
@@ -44,6 +50,9 @@ type Config struct {
 	Registry *prometheus.Registry
 	// MaxWait caps the timeout of :wait long-polls; 0 means 60 s.
 	MaxWait time.Duration
+	// RateLimit is each token's request rate limit; zero means
+	// DefaultRateLimit.
+	RateLimit RateLimit
 }
 
 // Server is the HTTP API.
@@ -56,6 +65,10 @@ type Server struct {
 	metrics    *httpMetrics
 	maxWait    time.Duration
 	mux        *http.ServeMux
+	// tokenLimits rate-limits each token; authFailureLimits each remote
+	// address sending no valid token.
+	tokenLimits       *limiters
+	authFailureLimits *limiters
 }
 
 // New returns the API server.
@@ -66,6 +79,9 @@ func New(cfg Config) *Server {
 		metrics: newHTTPMetrics(cfg.Registry),
 		maxWait: cfg.MaxWait,
 		mux:     http.NewServeMux(),
+
+		tokenLimits:       newLimiters(cfg.RateLimit, DefaultRateLimit, nil),
+		authFailureLimits: newLimiters(authFailureLimit, authFailureLimit, nil),
 	}
 	if s.maxWait == 0 {
 		s.maxWait = 60 * time.Second
@@ -85,6 +101,18 @@ func (s *Server) routes() {
 	s.handle("GET /v1/databases/{region}/{name}", read, s.databaseGet)
 	s.handle("PUT /v1/databases/{region}/{name}", write, s.idempotent(s.databasePut))
 	s.handle("DELETE /v1/databases/{region}/{name}", write, s.idempotent(s.databaseDelete))
+	s.handle("POST /v1/databases/{region}/{name}", read, customMethods("name", map[string]handlerFunc{
+		"plan": s.databasePlan,
+	}))
+	s.handle("PUT /v1/schemas/{name}", write, s.idempotent(s.schemaPut))
+	s.handle("GET /v1/schemas/{name}", read, s.schemaGet)
+	s.handle("DELETE /v1/schemas/{name}", write, s.idempotent(s.schemaDelete))
+	s.handle("POST /v1/schemas/{name}", write, customMethods("name", map[string]handlerFunc{
+		"validate": s.schemaValidate,
+	}))
+	s.handle("POST /v1/schemas/{name}/rollouts/{version}", write, customMethods("version", map[string]handlerFunc{
+		"resume": s.idempotent(s.rolloutResume),
+	}))
 	s.handle("/v1/databases/{region}/{$}", read, func(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("database name is empty; use a lower-case letter followed by up to 62 lower-case letters, digits or underscores")
 	})
@@ -94,6 +122,7 @@ func (s *Server) routes() {
 		"wait":   s.operationWait,
 		"cancel": s.idempotent(s.operationCancel),
 	}))
+	s.handle("GET /v1/audit", scopeAdmin, s.auditList)
 	s.handle("GET /v1/openapi.json", "", s.openAPI)
 	s.handle("GET /healthz", "", func(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"time"
@@ -39,7 +38,15 @@ type Config struct {
 	Tokens []Token
 	// Workers is how many operation steps run at once; 0 means 10.
 	Workers int
-	Logger  zerolog.Logger
+	// TLS, when set, serves the API over HTTPS; nil serves plain HTTP.
+	TLS *TLSConfig
+	// SecretKey is the 32-byte AES-256 key that encrypts database
+	// passwords in the store. Required.
+	SecretKey []byte
+	// RateLimit is each API token's request rate limit; zero means
+	// api.DefaultRateLimit, a negative PerSecond turns it off.
+	RateLimit api.RateLimit
+	Logger    zerolog.Logger
 	// Ready is called once the API serves, with its base URL.
 	Ready func(endpoint string)
 }
@@ -66,9 +73,13 @@ func Run(ctx context.Context, cfg Config) error {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	box, err := newSecretBox(cfg.SecretKey)
+	if err != nil {
+		return err
+	}
 	workers := river.NewWorkers()
 	riverLog := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := store.OpenSQLite(ctx, cfg.StorePath, ops.RiverConfig(workers, cmp.Or(cfg.Workers, 10), riverLog))
+	st, err := store.OpenSQLite(ctx, cfg.StorePath, store.Options{River: ops.RiverConfig(workers, cmp.Or(cfg.Workers, 10), riverLog), Secrets: box})
 	if err != nil {
 		return fmt.Errorf("open state store: %w", err)
 	}
@@ -76,6 +87,11 @@ func Run(ctx context.Context, cfg Config) error {
 
 	if err := ensureTokens(ctx, st, cfg.Tokens); err != nil {
 		return err
+	}
+	if sealed, err := sealStoredSecrets(ctx, st, box); err != nil {
+		return err
+	} else if sealed > 0 {
+		log.Info().Int("databases", sealed).Msg("Encrypted stored passwords")
 	}
 
 	manager := ops.NewManager(ops.Config{
@@ -94,17 +110,17 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("start job workers: %w", err)
 	}
 
-	listener, err := net.Listen("tcp", cfg.Listen)
+	listener, scheme, err := listen(cfg.Listen, cfg.TLS)
 	if err != nil {
 		_ = st.JobsStop(context.WithoutCancel(ctx))
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		return err
 	}
-	handler := api.New(api.Config{Store: st, Operations: manager, Regions: fleet, Logger: log, Registry: registry})
+	handler := api.New(api.Config{Store: st, Operations: manager, Regions: fleet, Logger: log, Registry: registry, RateLimit: cfg.RateLimit})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(listener) }()
 
-	endpoint := "http://" + listener.Addr().String()
+	endpoint := scheme + "://" + listener.Addr().String()
 	log.Info().Str("endpoint", endpoint).Strs("regions", fleet.Names()).Msg("Serving")
 	if cfg.Ready != nil {
 		cfg.Ready(endpoint)

@@ -82,9 +82,10 @@ func setup(t *testing.T) *testBundle {
 		done <- daemon.Run(ctx, daemon.Config{
 			Listen: "127.0.0.1:0", StorePath: filepath.Join(dir, "state.db"), BackupDir: filepath.Join(dir, "backups"),
 			Regions: regions, PgDump: pgDump,
-			Tokens: []daemon.Token{{Name: "test", Value: token, Scope: "admin"}},
-			Logger: zerolog.New(logs),
-			Ready:  func(endpoint string) { ready <- endpoint },
+			Tokens:    []daemon.Token{{Name: "test", Value: token, Scope: "admin"}},
+			SecretKey: bytes.Repeat([]byte{7}, 32),
+			Logger:    zerolog.New(logs),
+			Ready:     func(endpoint string) { ready <- endpoint },
 		})
 	}()
 	var endpoint string

@@ -10,7 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -41,7 +41,9 @@ type Options struct {
 // Fleet is the set of regions dbfleetd administers.
 type Fleet struct {
 	regions map[string]*region
-	pgDump  string
+	// names keeps the configuration's order, which rollout waves derive from.
+	names  []string
+	pgDump string
 }
 
 type region struct {
@@ -75,19 +77,13 @@ func NewFleet(configs []RegionConfig, opts Options) (*Fleet, error) {
 		}
 		poolCfg.MaxConns = maxConns
 		f.regions[c.Name] = &region{cfg: c, connCfg: &poolCfg.ConnConfig.Config, poolCfg: poolCfg}
+		f.names = append(f.names, c.Name)
 	}
 	return f, nil
 }
 
-// Names returns the regions' names, sorted.
-func (f *Fleet) Names() []string {
-	names := make([]string, 0, len(f.regions))
-	for n := range f.regions {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+// Names returns the regions' names in the configuration's order.
+func (f *Fleet) Names() []string { return slices.Clone(f.names) }
 
 // Labels returns a region's labels.
 func (f *Fleet) Labels(name string) map[string]string {

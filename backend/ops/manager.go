@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,6 +35,9 @@ type Regions interface {
 	DatabaseDump(ctx context.Context, region, name, path string) error
 	DatabaseDrop(ctx context.Context, region, name string) error
 	RoleDrop(ctx context.Context, region, role string) error
+	ParametersApply(ctx context.Context, region, database string, params map[string]string) error
+	OpenOwner(ctx context.Context, o engine.Owner) (*engine.OwnerConn, error)
+	ValidateMigrations(ctx context.Context, region string, migrations []engine.Migration) (*engine.MigrationError, error)
 }
 
 // Config holds a Manager's dependencies.
@@ -86,7 +90,12 @@ type DatabaseApplyParams struct {
 	// database).
 	DeletionProtection *bool
 	SkipFinalBackup    bool
-	RequestID          string
+	// Schema names the schema to run, SchemaVersion its version (0: the
+	// latest).
+	Schema        string
+	SchemaVersion int64
+	Parameters    map[string]string
+	RequestID     string
 	// Precondition, when set, is checked against the current database (nil
 	// when there is none) inside the transaction that starts the operation.
 	Precondition func(current *store.Database) error
@@ -105,6 +114,10 @@ func (m *Manager) DatabaseApply(ctx context.Context, params *DatabaseApplyParams
 			return err
 		}
 		if err := checkPrecondition(params.Precondition, current); err != nil {
+			return err
+		}
+		plan, err := m.planApply(ctx, tx, current, params)
+		if err != nil {
 			return err
 		}
 		now := m.now()
@@ -129,7 +142,8 @@ func (m *Manager) DatabaseApply(ctx context.Context, params *DatabaseApplyParams
 			next.DeletionProtection = *params.DeletionProtection
 		}
 		next.SkipFinalBackup = params.SkipFinalBackup
-		if current == nil || next.DeletionProtection != current.DeletionProtection || next.SkipFinalBackup != current.SkipFinalBackup {
+		next.Schema, next.SchemaVersion, next.Parameters = params.Schema, plan.TargetVersion, params.Parameters
+		if current == nil || specChanged(current, &next) {
 			next.Generation++
 		}
 		op = m.newOperation(apiv1.OperationKindApplyDatabase, &next, params.RequestID)
@@ -266,6 +280,11 @@ func (m *Manager) validateTarget(region, name string) error {
 		return fmt.Errorf("%w: %s", ErrInvalidArgument, err)
 	}
 	return nil
+}
+
+func specChanged(a, b *store.Database) bool {
+	return a.DeletionProtection != b.DeletionProtection || a.SkipFinalBackup != b.SkipFinalBackup ||
+		a.Schema != b.Schema || a.SchemaVersion != b.SchemaVersion || !maps.Equal(a.Parameters, b.Parameters)
 }
 
 func checkPrecondition(check func(*store.Database) error, current *store.Database) error {

@@ -9,6 +9,8 @@ import (
 type metrics struct {
 	operations *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
+	halts      *prometheus.CounterVec
+	waiting    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -22,9 +24,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from an operation's creation to its end, by kind and final state.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
 		}, []string{"kind", "state"}),
+		halts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dbfleet_rollout_halts_total",
+			Help: "Rollouts halted by a failed migration or health check, by schema.",
+		}, []string{"schema"}),
+		waiting: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dbfleet_rollout_gate_waits_total",
+			Help: "Times an upgrade found its rollout gate closed and waited, by schema.",
+		}, []string{"schema"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.operations, m.duration)
+		reg.MustRegister(m.operations, m.duration, m.halts, m.waiting)
 	}
 	return m
 }
@@ -35,3 +45,7 @@ func (m *metrics) finished(op *store.Operation) {
 	m.operations.WithLabelValues(op.Kind, op.State).Inc()
 	m.duration.WithLabelValues(op.Kind, op.State).Observe(op.UpdatedAt.Sub(op.CreatedAt).Seconds())
 }
+
+func (m *metrics) rolloutHalted(schema string) { m.halts.WithLabelValues(schema).Inc() }
+
+func (m *metrics) gateWaited(schema string) { m.waiting.WithLabelValues(schema).Inc() }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -56,7 +58,13 @@ func (m *Manager) steps(kind string, db *store.Database) []step {
 			{"ensure_database", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
 				return m.regions.DatabaseEnsure(ctx, db.Region, db.Name, db.Owner)
 			}},
+			{"set_parameters", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
+				return m.regions.ParametersApply(ctx, db.Region, db.Name, db.Parameters)
+			}},
+			{"migrate", m.migrate},
 		}
+	case apiv1.OperationKindRollbackDatabase:
+		return []step{{"rollback", m.rollback}}
 	case apiv1.OperationKindDeleteDatabase:
 		var steps []step
 		if !db.SkipFinalBackup {
@@ -111,6 +119,20 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 			return m.finish(ctx, op, apiv1.OperationCancelled, nil)
 		}
 		if err := s.run(ctx, db, op); err != nil {
+			var wait *gateWait
+			if errors.As(err, &wait) {
+				return m.waitOnGate(ctx, op, db, wait)
+			}
+			var halted *RolloutHaltedError
+			if errors.As(err, &halted) {
+				log.Warn().Str("step", s.name).Err(err).Msg("Rollout halted")
+				return m.finish(ctx, op, apiv1.OperationFailed, &store.OperationError{
+					Code: apiv1.CodeRolloutHalted, Message: err.Error(), Region: halted.Halt.Region, Step: s.name})
+			}
+			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				// dbfleetd is shutting down: hand the step back at once.
+				return river.JobSnooze(0)
+			}
 			if engine.IsTransient(err) && attempt < maxAttempts && ctx.Err() == nil {
 				log.Warn().Str("step", s.name).Err(err).Msg("Step failed; will retry")
 				op.Progress = fmt.Sprintf("retrying step %s in %s (attempt %d of %d) after: %v", s.name, op.Region, attempt, maxAttempts, err)
@@ -135,8 +157,55 @@ func (m *Manager) recordStep(ctx context.Context, op *store.Operation, stepName,
 		return fmt.Errorf("reload operation %s: %w", op.ID, err)
 	}
 	op.CancelRequested = current.CancelRequested
+	if op.State == apiv1.OperationPending && op.Step == stepName {
+		// Back from waiting on a gate: still waiting until the step says so.
+		return nil
+	}
 	op.State, op.Step, op.Progress = apiv1.OperationRunning, stepName, progress
 	return m.update(ctx, op)
+}
+
+// recordProgress says what a running step does now.
+func (m *Manager) recordProgress(ctx context.Context, op *store.Operation, progress string) error {
+	op.State, op.Progress = apiv1.OperationRunning, progress
+	return m.update(ctx, op)
+}
+
+// waitOnGate parks an operation whose upgrade waits on its rollout gate:
+// the operation is pending with the reason, the database waiting, and the
+// job comes back when the gate may have opened. It does not sleep.
+func (m *Manager) waitOnGate(ctx context.Context, op *store.Operation, db *store.Database, wait *gateWait) error {
+	after := river.JobSnooze(min(wait.after, 2*time.Second))
+	if op.State == apiv1.OperationPending && waitKey(op.Progress) == waitKey(wait.reason) && m.now().Sub(op.UpdatedAt) < time.Second {
+		return after // only the time left changed, and it was recorded a moment ago
+	}
+	if op.State != apiv1.OperationPending {
+		m.metrics.gateWaited(db.Schema)
+		m.logger.Info().Str("operationId", op.ID).Str("region", db.Region).Str("database", db.Name).
+			Str("reason", wait.reason).Msg("Waiting on rollout gate")
+	}
+	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		op.State, op.Progress, op.UpdatedAt = apiv1.OperationPending, wait.reason, m.now()
+		if err := tx.OperationUpdate(ctx, op); err != nil {
+			return err
+		}
+		current, err := tx.DatabaseGet(ctx, db.Key())
+		if err != nil {
+			return err
+		}
+		current.Status, current.UpdatedAt = apiv1.DatabaseStatusWaiting, op.UpdatedAt
+		return tx.DatabasePut(ctx, current)
+	})
+	if err != nil {
+		return fmt.Errorf("park operation %s on its gate: %w", op.ID, err)
+	}
+	return after
+}
+
+// waitKey is what a gate waits for, without the time left.
+func waitKey(reason string) string {
+	key, _, _ := strings.Cut(reason, " (")
+	return key
 }
 
 func (m *Manager) update(ctx context.Context, op *store.Operation) error {
@@ -207,6 +276,8 @@ func (m *Manager) finishTx(ctx context.Context, tx store.Tx, op *store.Operation
 	switch {
 	case op.Kind == apiv1.OperationKindDeleteDatabase && state == apiv1.OperationSucceeded:
 		return tx.DatabaseDelete(ctx, db.Key())
+	case op.Kind == apiv1.OperationKindRollbackDatabase && state == apiv1.OperationSucceeded:
+		db.Status = apiv1.DatabaseStatusRolledBack
 	case state == apiv1.OperationSucceeded:
 		db.Status = apiv1.DatabaseStatusReady
 		db.ObservedGeneration = op.Generation

@@ -33,14 +33,29 @@ type SQLite struct {
 	write *sql.DB
 	read  *sql.DB
 	jobs  *river.Client[*sql.Tx]
+	box   SecretBox
 }
+
+// plainBox stores secrets as they are, for tests.
+type plainBox struct{}
+
+func (plainBox) Seal(s string) (string, error) { return s, nil }
+func (plainBox) Open(s string) (string, error) { return s, nil }
 
 var _ Store = (*SQLite)(nil)
 
-// OpenSQLite opens (creating if needed) the SQLite store at path, applies
-// River's and dbfleet's migrations and builds the job client from
-// riverConfig. A riverConfig without Workers gives an insert-only store.
-func OpenSQLite(ctx context.Context, path string, riverConfig *river.Config) (*SQLite, error) {
+// Options configure a store.
+type Options struct {
+	// River configures the job client; nil, or one without Workers, gives an
+	// insert-only store.
+	River *river.Config
+	// Secrets encrypts database passwords; nil stores them as they are.
+	Secrets SecretBox
+}
+
+// OpenSQLite opens (creating if needed) the SQLite store at path and applies
+// River's and dbfleet's migrations.
+func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error) {
 	pragmas := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)"} {
 		pragmas.Add("_pragma", p)
@@ -55,7 +70,11 @@ func OpenSQLite(ctx context.Context, path string, riverConfig *river.Config) (*S
 	}
 	write.SetMaxOpenConns(1)
 
-	s := &SQLite{write: write}
+	box := opts.Secrets
+	if box == nil {
+		box = plainBox{}
+	}
+	s := &SQLite{write: write, box: box}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
 		return nil, err
@@ -69,8 +88,9 @@ func OpenSQLite(ctx context.Context, path string, riverConfig *river.Config) (*S
 	}
 	read.SetMaxOpenConns(4)
 	s.read = read
-	s.sqliteQueries = sqliteQueries{q: read}
+	s.sqliteQueries = sqliteQueries{q: read, box: box}
 
+	riverConfig := opts.River
 	if riverConfig == nil {
 		riverConfig = &river.Config{}
 	}
@@ -139,7 +159,7 @@ func (s *SQLite) InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) e
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	if err := fn(ctx, &sqliteTx{sqliteQueries: sqliteQueries{q: sqlTx}, tx: sqlTx, jobs: s.jobs}); err != nil {
+	if err := fn(ctx, &sqliteTx{sqliteQueries: sqliteQueries{q: sqlTx, box: s.box}, tx: sqlTx, jobs: s.jobs}); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
@@ -199,28 +219,40 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-type sqliteQueries struct{ q querier }
+type sqliteQueries struct {
+	q   querier
+	box SecretBox
+}
 
 const databaseColumns = `region, name, owner, password, deletion_protection, skip_final_backup, status,
-	generation, observed_generation, operation_id, created_at, updated_at`
+	generation, observed_generation, operation_id, created_at, updated_at,
+	schema_name, schema_version, applied_version, parameters`
 
-func scanDatabase(row interface{ Scan(...any) error }) (*Database, error) {
+func (q sqliteQueries) scanDatabase(row interface{ Scan(...any) error }) (*Database, error) {
 	var d Database
 	var created, updated int64
-	err := row.Scan(&d.Region, &d.Name, &d.Owner, &d.Password, &d.DeletionProtection, &d.SkipFinalBackup, &d.Status,
-		&d.Generation, &d.ObservedGeneration, &d.OperationID, &created, &updated)
+	var sealed, params string
+	err := row.Scan(&d.Region, &d.Name, &d.Owner, &sealed, &d.DeletionProtection, &d.SkipFinalBackup, &d.Status,
+		&d.Generation, &d.ObservedGeneration, &d.OperationID, &created, &updated,
+		&d.Schema, &d.SchemaVersion, &d.AppliedVersion, &params)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
+	if d.Password, err = q.box.Open(sealed); err != nil {
+		return nil, fmt.Errorf("decrypt password of %s/%s: %w", d.Region, d.Name, err)
+	}
+	if err := json.Unmarshal([]byte(params), &d.Parameters); err != nil {
+		return nil, fmt.Errorf("decode parameters of %s/%s: %w", d.Region, d.Name, err)
+	}
 	d.CreatedAt, d.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
 	return &d, nil
 }
 
 func (q sqliteQueries) DatabaseGet(ctx context.Context, key DatabaseKey) (*Database, error) {
-	d, err := scanDatabase(q.q.QueryRowContext(ctx, `SELECT `+databaseColumns+` FROM databases WHERE region = ? AND name = ?`, key.Region, key.Name))
+	d, err := q.scanDatabase(q.q.QueryRowContext(ctx, `SELECT `+databaseColumns+` FROM databases WHERE region = ? AND name = ?`, key.Region, key.Name))
 	if err != nil {
 		return nil, fmt.Errorf("get database %s/%s: %w", key.Region, key.Name, err)
 	}
@@ -228,15 +260,16 @@ func (q sqliteQueries) DatabaseGet(ctx context.Context, key DatabaseKey) (*Datab
 }
 
 func (q sqliteQueries) DatabaseList(ctx context.Context, params *DatabaseListParams) ([]*Database, error) {
-	rows, err := q.q.QueryContext(ctx, `SELECT `+databaseColumns+` FROM databases WHERE (? = '' OR region = ?) ORDER BY region, name`,
-		params.Region, params.Region)
+	rows, err := q.q.QueryContext(ctx, `SELECT `+databaseColumns+` FROM databases
+		WHERE (? = '' OR region = ?) AND (? = '' OR schema_name = ?) ORDER BY region, name`,
+		params.Region, params.Region, params.Schema, params.Schema)
 	if err != nil {
 		return nil, fmt.Errorf("list databases: %w", err)
 	}
 	defer rows.Close()
 	var out []*Database
 	for rows.Next() {
-		d, err := scanDatabase(rows)
+		d, err := q.scanDatabase(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list databases: %w", err)
 		}
@@ -264,13 +297,24 @@ func (q sqliteQueries) DatabaseCountByRegion(ctx context.Context) (map[string]in
 }
 
 func (q sqliteQueries) DatabasePut(ctx context.Context, d *Database) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO databases (`+databaseColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	sealed, err := q.box.Seal(d.Password)
+	if err != nil {
+		return fmt.Errorf("encrypt password of %s/%s: %w", d.Region, d.Name, err)
+	}
+	params, err := json.Marshal(d.Parameters)
+	if err != nil {
+		return fmt.Errorf("encode parameters of %s/%s: %w", d.Region, d.Name, err)
+	}
+	_, err = q.q.ExecContext(ctx, `INSERT INTO databases (`+databaseColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (region, name) DO UPDATE SET owner = excluded.owner, password = excluded.password,
 			deletion_protection = excluded.deletion_protection, skip_final_backup = excluded.skip_final_backup,
 			status = excluded.status, generation = excluded.generation, observed_generation = excluded.observed_generation,
-			operation_id = excluded.operation_id, updated_at = excluded.updated_at`,
-		d.Region, d.Name, d.Owner, d.Password, d.DeletionProtection, d.SkipFinalBackup, d.Status,
-		d.Generation, d.ObservedGeneration, d.OperationID, d.CreatedAt.UnixMicro(), d.UpdatedAt.UnixMicro())
+			operation_id = excluded.operation_id, updated_at = excluded.updated_at,
+			schema_name = excluded.schema_name, schema_version = excluded.schema_version,
+			applied_version = excluded.applied_version, parameters = excluded.parameters`,
+		d.Region, d.Name, d.Owner, sealed, d.DeletionProtection, d.SkipFinalBackup, d.Status,
+		d.Generation, d.ObservedGeneration, d.OperationID, d.CreatedAt.UnixMicro(), d.UpdatedAt.UnixMicro(),
+		d.Schema, d.SchemaVersion, d.AppliedVersion, string(params))
 	if err != nil {
 		return fmt.Errorf("put database %s/%s: %w", d.Region, d.Name, err)
 	}
@@ -278,8 +322,13 @@ func (q sqliteQueries) DatabasePut(ctx context.Context, d *Database) error {
 }
 
 func (q sqliteQueries) DatabaseDelete(ctx context.Context, key DatabaseKey) error {
-	if _, err := q.q.ExecContext(ctx, `DELETE FROM databases WHERE region = ? AND name = ?`, key.Region, key.Name); err != nil {
-		return fmt.Errorf("delete database %s/%s: %w", key.Region, key.Name, err)
+	for _, stmt := range []string{
+		`DELETE FROM databases WHERE region = ? AND name = ?`,
+		`DELETE FROM database_migrations WHERE region = ? AND name = ?`,
+	} {
+		if _, err := q.q.ExecContext(ctx, stmt, key.Region, key.Name); err != nil {
+			return fmt.Errorf("delete database %s/%s: %w", key.Region, key.Name, err)
+		}
 	}
 	return nil
 }

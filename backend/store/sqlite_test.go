@@ -14,7 +14,7 @@ import (
 func TestSQLite(t *testing.T) {
 	t.Parallel()
 	storetest.Exercise(t, func(t *testing.T) store.Store {
-		s, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "state.db"), nil)
+		s, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "state.db"), store.Options{})
 		require.NoError(t, err)
 		return s
 	})
@@ -24,7 +24,7 @@ func TestSQLiteMigrationsRunOnce(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "state.db")
 	for range 2 {
-		s, err := store.OpenSQLite(context.Background(), path, nil)
+		s, err := store.OpenSQLite(context.Background(), path, store.Options{})
 		require.NoError(t, err, "opening an existing store applies no migration twice")
 		require.NoError(t, s.Close())
 	}

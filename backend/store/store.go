@@ -46,6 +46,16 @@ type Tx interface {
 	IdempotencyKeyPut(ctx context.Context, key *IdempotencyKey) error
 	IdempotencyKeyDelete(ctx context.Context, principal, key string) error
 	TokenPut(ctx context.Context, token *Token) error
+	// TokenDelete removes a token; ErrNotFound when there is none.
+	TokenDelete(ctx context.Context, name string) error
+	// AuditInsert appends an entry to the audit log and sets its ID.
+	AuditInsert(ctx context.Context, entry *AuditEntry) error
+	SchemaPut(ctx context.Context, schema *Schema) error
+	SchemaDelete(ctx context.Context, name string) error
+	RolloutPut(ctx context.Context, rollout *Rollout) error
+	RolloutDelete(ctx context.Context, schema string, version int64) error
+	DatabaseMigrationPut(ctx context.Context, m *DatabaseMigration) error
+	DatabaseMigrationDelete(ctx context.Context, region, name string, version int64) error
 	// JobInsert enqueues a job that becomes visible when the transaction
 	// commits.
 	JobInsert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
@@ -60,6 +70,14 @@ type Queries interface {
 	OperationList(ctx context.Context, params *OperationListParams) ([]*Operation, error)
 	IdempotencyKeyGet(ctx context.Context, principal, key string) (*IdempotencyKey, error)
 	TokenGetByHash(ctx context.Context, hash string) (*Token, error)
+	// TokenList returns every token by name, hashes included.
+	TokenList(ctx context.Context) ([]*Token, error)
+	AuditList(ctx context.Context, params *AuditListParams) ([]*AuditEntry, error)
+	SchemaGet(ctx context.Context, name string) (*Schema, error)
+	RolloutList(ctx context.Context, schema string) ([]*Rollout, error)
+	// DatabaseMigrationList returns when each database of a schema reached
+	// a version.
+	DatabaseMigrationList(ctx context.Context, schema string, version int64) ([]*DatabaseMigration, error)
 }
 
 // DatabaseKey identifies a regional database.
@@ -76,7 +94,14 @@ type Database struct {
 	Password           string
 	DeletionProtection bool
 	SkipFinalBackup    bool
-	Status             string
+	// Schema names the schema the database runs, or is empty.
+	Schema string
+	// SchemaVersion is the desired version; AppliedVersion the one its
+	// ledger is at.
+	SchemaVersion  int64
+	AppliedVersion int64
+	Parameters     map[string]string
+	Status         string
 	// Generation counts changes of the spec; ObservedGeneration is the
 	// generation the backend last brought the region to.
 	Generation         int64
@@ -93,6 +118,7 @@ func (d *Database) Key() DatabaseKey { return DatabaseKey{Region: d.Region, Name
 // DatabaseListParams filters DatabaseList. Zero values match everything.
 type DatabaseListParams struct {
 	Region string
+	Schema string
 }
 
 // Operation is a durable long-running operation on a database.

@@ -18,6 +18,9 @@ const (
 const (
 	OperationKindApplyDatabase  = "apply_database"
 	OperationKindDeleteDatabase = "delete_database"
+	// OperationKindRollbackDatabase runs down migrations after a rollout
+	// with on_failure = "rollback" halted.
+	OperationKindRollbackDatabase = "rollback_database"
 )
 
 // Database statuses.
@@ -26,6 +29,10 @@ const (
 	DatabaseStatusReady        = "ready"
 	DatabaseStatusDeleting     = "deleting"
 	DatabaseStatusFailed       = "failed"
+	// DatabaseStatusWaiting: an upgrade waits on its rollout gate.
+	DatabaseStatusWaiting = "waiting"
+	// DatabaseStatusRolledBack: a rollout rolled the database back.
+	DatabaseStatusRolledBack = "rolled_back"
 )
 
 // Error codes carried in Error.Code and OperationError.Code. They are stable:
@@ -100,14 +107,30 @@ type DatabaseSpec struct {
 	DeletionProtection *bool `json:"deletion_protection,omitempty"`
 	// SkipFinalBackup skips the pg_dump taken before a database is dropped.
 	SkipFinalBackup bool `json:"skip_final_backup"`
+	// Schema names the schema whose migrations the database runs; empty for
+	// none.
+	Schema string `json:"schema,omitempty"`
+	// SchemaVersion is the version to run; 0 means the schema's latest.
+	SchemaVersion int64 `json:"schema_version,omitempty"`
+	// Parameters are database-level settings from an allow-list
+	// (statement_timeout, work_mem, search_path, ...).
+	Parameters map[string]string `json:"parameters,omitempty"`
 }
 
 // Database is a regional database: its spec and what the backend observed.
 type Database struct {
-	Region             string `json:"region"`
-	Name               string `json:"name"`
-	DeletionProtection bool   `json:"deletion_protection"`
-	SkipFinalBackup    bool   `json:"skip_final_backup"`
+	Region             string            `json:"region"`
+	Name               string            `json:"name"`
+	DeletionProtection bool              `json:"deletion_protection"`
+	SkipFinalBackup    bool              `json:"skip_final_backup"`
+	Schema             string            `json:"schema,omitempty"`
+	SchemaVersion      int64             `json:"schema_version,omitempty"`
+	Parameters         map[string]string `json:"parameters,omitempty"`
+	// AppliedVersion is the schema version the database's ledger is at.
+	AppliedVersion int64 `json:"applied_version"`
+	// RolloutWave is the 1-based rollout wave of the region for the schema;
+	// 0 without a schema.
+	RolloutWave int `json:"rollout_wave,omitempty"`
 
 	Status             string `json:"status"`
 	Host               string `json:"host"`

@@ -68,15 +68,17 @@ func newNode(t *testing.T) *node {
 	require.NoError(t, l.Close())
 	token := "crash-test-token"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "token"), []byte(token), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret.key"), []byte(strings.Repeat("5e", 32)), 0o600))
 	region := fleet.Region(t, "westeurope")
 	config := fmt.Sprintf(`listen: %s
 state_path: %s
 backup_dir: %s
 bootstrap_token_file: %s
+secret_key_file: %s
 regions:
   - name: westeurope
     admin_dsn: %q
-`, addr, filepath.Join(dir, "state.db"), filepath.Join(dir, "backups"), filepath.Join(dir, "token"), region.AdminDSN())
+`, addr, filepath.Join(dir, "state.db"), filepath.Join(dir, "backups"), filepath.Join(dir, "token"), filepath.Join(dir, "secret.key"), region.AdminDSN())
 	n := &node{t: t, config: filepath.Join(dir, "dbfleetd.yaml"), log: filepath.Join(dir, "dbfleetd.log"),
 		client: &daemontest.Client{Endpoint: "http://" + addr, Token: token}}
 	require.NoError(t, os.WriteFile(n.config, []byte(config), 0o600))

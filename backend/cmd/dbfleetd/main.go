@@ -2,6 +2,7 @@
 //
 //	dbfleetd dev [--data-dir DIR] [--listen ADDR]   a local fleet of three dev regions
 //	dbfleetd serve --config dbfleetd.yaml           production mode
+//	dbfleetd token create|list|revoke ...           manage API tokens
 package main
 
 import (
@@ -21,8 +22,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"gopkg.in/yaml.v3"
 
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/devregions"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
@@ -30,8 +31,11 @@ import (
 )
 
 const usage = `usage:
-  dbfleetd dev [--data-dir DIR] [--listen ADDR]
-  dbfleetd serve --config FILE`
+  dbfleetd dev [--data-dir DIR] [--listen ADDR] [--tls-cert FILE --tls-key FILE]
+  dbfleetd serve --config FILE [--tls-cert FILE --tls-key FILE]
+  dbfleetd token create --scope read|write|admin [--name NAME] (--config FILE | --data-dir DIR)
+  dbfleetd token list (--config FILE | --data-dir DIR)
+  dbfleetd token revoke NAME (--config FILE | --data-dir DIR)`
 
 func main() {
 	logger := zerolog.New(os.Stderr).With().Timestamp().Logger()
@@ -53,6 +57,8 @@ func run(ctx context.Context, args []string, logger zerolog.Logger) error {
 		return runDev(ctx, args[1:], logger)
 	case "serve":
 		return runServe(ctx, args[1:], logger)
+	case "token":
+		return runToken(ctx, args[1:], os.Stdout, os.Stderr)
 	default:
 		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 	}
@@ -62,6 +68,9 @@ func runDev(ctx context.Context, args []string, logger zerolog.Logger) error {
 	flags := flag.NewFlagSet("dev", flag.ContinueOnError)
 	dataDir := flags.String("data-dir", "./.dbfleet-dev", "directory for the state file, backups and the dev regions' clusters")
 	listen := flags.String("listen", "127.0.0.1:8580", "HTTP listen address; port 0 picks a free port")
+	tlsFlags := addTLSFlags(flags)
+	rateLimit := flags.Float64("rate-limit", 200, "requests per second each API token may send; negative for no limit")
+	rateBurst := flags.Int("rate-limit-burst", 400, "requests each API token may send at once above --rate-limit")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -73,6 +82,10 @@ func runDev(ctx context.Context, args []string, logger zerolog.Logger) error {
 		return fmt.Errorf("create --data-dir %s: %w", dir, err)
 	}
 	token, err := devToken(filepath.Join(dir, "dev-token"))
+	if err != nil {
+		return err
+	}
+	secretKey, err := devSecretKey(filepath.Join(dir, "secret.key"))
 	if err != nil {
 		return err
 	}
@@ -103,6 +116,9 @@ func runDev(ctx context.Context, args []string, logger zerolog.Logger) error {
 		Regions:   regions,
 		PgDump:    pgDump,
 		Tokens:    []daemon.Token{{Name: "dev", Value: token, Scope: "admin"}},
+		TLS:       tlsFlags.config(nil),
+		SecretKey: secretKey,
+		RateLimit: api.RateLimit{PerSecond: *rateLimit, Burst: *rateBurst},
 		Logger:    logger,
 		Ready: func(endpoint string) {
 			fmt.Printf("export DBFLEET_ENDPOINT=%s\nexport DBFLEET_TOKEN=%s\n", endpoint, token)
@@ -143,9 +159,23 @@ type serveConfig struct {
 	PgBinDir string `yaml:"pg_bin_dir"`
 	// Workers is how many operation steps run at once (default 10).
 	Workers int `yaml:"workers"`
-	// BootstrapTokenFile holds an admin API token to accept (required until
-	// token management lands).
+	// BootstrapTokenFile holds an admin API token to accept (required); more
+	// tokens are made with `dbfleetd token create`.
 	BootstrapTokenFile string `yaml:"bootstrap_token_file"`
+	// TLSCertFile and TLSKeyFile, both or neither, serve HTTPS (default:
+	// plain HTTP). The --tls-cert and --tls-key flags override them.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// SecretKeyFile holds the key (64 hex digits) that encrypts database
+	// passwords in the state file. Required here or through
+	// DBFLEET_SECRET_KEY_FILE or DBFLEET_SECRET_KEY.
+	SecretKeyFile string `yaml:"secret_key_file"`
+	// RateLimit is each API token's request rate limit (default 50 per
+	// second, burst 100; a negative requests_per_second turns it off).
+	RateLimit struct {
+		RequestsPerSecond float64 `yaml:"requests_per_second"`
+		Burst             int     `yaml:"burst"`
+	} `yaml:"rate_limit"`
 	Regions            []struct {
 		Name     string            `yaml:"name"`
 		AdminDSN string            `yaml:"admin_dsn"`
@@ -156,19 +186,13 @@ type serveConfig struct {
 func runServe(ctx context.Context, args []string, logger zerolog.Logger) error {
 	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
 	configPath := flags.String("config", "dbfleetd.yaml", "configuration file")
+	tlsFlags := addTLSFlags(flags)
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	f, err := os.Open(*configPath)
+	cfg, err := readServeConfig(*configPath)
 	if err != nil {
-		return fmt.Errorf("open config: %w", err)
-	}
-	defer f.Close()
-	var cfg serveConfig
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return fmt.Errorf("read config %s: %w", *configPath, err)
+		return err
 	}
 	if cfg.StatePath == "" || cfg.BackupDir == "" || cfg.BootstrapTokenFile == "" || len(cfg.Regions) == 0 {
 		return fmt.Errorf("config %s: state_path, backup_dir, bootstrap_token_file and at least one region are required", *configPath)
@@ -176,6 +200,10 @@ func runServe(ctx context.Context, args []string, logger zerolog.Logger) error {
 	token, err := os.ReadFile(cfg.BootstrapTokenFile)
 	if err != nil {
 		return fmt.Errorf("read bootstrap_token_file: %w", err)
+	}
+	secretKey, err := serveSecretKey(cfg.SecretKeyFile)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", *configPath, err)
 	}
 	pgDump := filepath.Join(cfg.PgBinDir, "pg_dump")
 	if cfg.PgBinDir == "" {
@@ -195,6 +223,9 @@ func runServe(ctx context.Context, args []string, logger zerolog.Logger) error {
 		PgDump:    pgDump,
 		Tokens:    []daemon.Token{{Name: "bootstrap", Value: strings.TrimSpace(string(token)), Scope: "admin"}},
 		Workers:   cfg.Workers,
+		TLS:       tlsFlags.config(&daemon.TLSConfig{CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile}),
+		SecretKey: secretKey,
+		RateLimit: api.RateLimit{PerSecond: cfg.RateLimit.RequestsPerSecond, Burst: cfg.RateLimit.Burst},
 		Logger:    logger,
 	})
 }

@@ -37,7 +37,8 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		t.Parallel()
 		ctx, s := setup(t)
 		db := &store.Database{Region: "westeurope", Name: "orders", Owner: "orders_owner", Password: "pw",
-			DeletionProtection: true, Status: "provisioning", Generation: 1, OperationID: "op-1", CreatedAt: now, UpdatedAt: now}
+			DeletionProtection: true, Status: "provisioning", Generation: 1, OperationID: "op-1", CreatedAt: now, UpdatedAt: now,
+			Schema: "app", SchemaVersion: 3, AppliedVersion: 2, Parameters: map[string]string{"work_mem": "64MB"}}
 		other := &store.Database{Region: "eastus", Name: "orders", Owner: "orders_owner", Password: "pw2", Status: "ready",
 			Generation: 2, ObservedGeneration: 2, CreatedAt: now, UpdatedAt: now}
 		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
@@ -157,6 +158,70 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		_, err = s.TokenGetByHash(ctx, "nope")
 		require.ErrorIs(t, err, store.ErrNotFound)
 	})
+
+	t.Run("SchemasRolloutsAndVersions", func(t *testing.T) {
+		t.Parallel()
+		ctx, s := setup(t)
+		schema := &store.Schema{Name: "app", CreatedAt: now, UpdatedAt: now,
+			Migrations: []store.Migration{{Version: 1, Up: "CREATE TABLE a (id int)", Down: "DROP TABLE a", Checksum: "c1"}, {Version: 2, Up: "SELECT 1", Checksum: "c2"}},
+			Rollout:    store.RolloutPolicy{Waves: [][]string{{"westeurope"}, {"eastus"}}, BakeTime: 30 * time.Second, OnFailure: "halt"}}
+		put := func(fn func(ctx context.Context, tx store.Tx) error) { require.NoError(t, s.InTx(ctx, fn)) }
+		put(func(ctx context.Context, tx store.Tx) error { return tx.SchemaPut(ctx, schema) })
+		got, err := s.SchemaGet(ctx, "app")
+		require.NoError(t, err)
+		require.Empty(t, cmp.Diff(schema, got), "(-want +got)")
+
+		schema.Migrations = schema.Migrations[:1]
+		put(func(ctx context.Context, tx store.Tx) error { return tx.SchemaPut(ctx, schema) })
+		got, err = s.SchemaGet(ctx, "app")
+		require.NoError(t, err)
+		require.Len(t, got.Migrations, 1, "a put replaces the migrations")
+
+		halt := &store.Rollout{Schema: "app", Version: 2, State: "halted", UpdatedAt: now,
+			Halt: store.RolloutHalt{Region: "westeurope", Database: "orders", Check: "migration", Message: "syntax error"}}
+		put(func(ctx context.Context, tx store.Tx) error { return tx.RolloutPut(ctx, halt) })
+		rollouts, err := s.RolloutList(ctx, "app")
+		require.NoError(t, err)
+		require.Len(t, rollouts, 1)
+		require.Empty(t, cmp.Diff(halt, rollouts[0]), "(-want +got)")
+		put(func(ctx context.Context, tx store.Tx) error { return tx.RolloutDelete(ctx, "app", 2) })
+		rollouts, err = s.RolloutList(ctx, "app")
+		require.NoError(t, err)
+		require.Empty(t, rollouts)
+
+		db := &store.Database{Region: "westeurope", Name: "orders", Schema: "app", Status: "ready", CreatedAt: now, UpdatedAt: now}
+		other := &store.Database{Region: "eastus", Name: "billing", Schema: "other", Status: "ready", CreatedAt: now, UpdatedAt: now}
+		put(func(ctx context.Context, tx store.Tx) error {
+			require.NoError(t, tx.DatabasePut(ctx, db))
+			require.NoError(t, tx.DatabasePut(ctx, other))
+			for _, m := range []*store.DatabaseMigration{
+				{Region: "westeurope", Name: "orders", Version: 1, AppliedAt: now},
+				{Region: "eastus", Name: "billing", Version: 1, AppliedAt: now},
+			} {
+				require.NoError(t, tx.DatabaseMigrationPut(ctx, m))
+			}
+			// Recording the same version again keeps the first time.
+			return tx.DatabaseMigrationPut(ctx, &store.DatabaseMigration{Region: "westeurope", Name: "orders", Version: 1, AppliedAt: now.Add(time.Hour)})
+		})
+		versions, err := s.DatabaseMigrationList(ctx, "app", 1)
+		require.NoError(t, err)
+		require.Len(t, versions, 1, "only databases of the schema")
+		require.Equal(t, now, versions[0].AppliedAt)
+		bySchema, err := s.DatabaseList(ctx, &store.DatabaseListParams{Schema: "app"})
+		require.NoError(t, err)
+		require.Len(t, bySchema, 1)
+
+		put(func(ctx context.Context, tx store.Tx) error { return tx.DatabaseMigrationDelete(ctx, "westeurope", "orders", 1) })
+		versions, err = s.DatabaseMigrationList(ctx, "app", 1)
+		require.NoError(t, err)
+		require.Empty(t, versions)
+
+		put(func(ctx context.Context, tx store.Tx) error { return tx.SchemaDelete(ctx, "app") })
+		_, err = s.SchemaGet(ctx, "app")
+		require.ErrorIs(t, err, store.ErrNotFound)
+	})
+
+	exerciseSecurity(t, newStore)
 
 	t.Run("JobInsertCommitsWithTransaction", func(t *testing.T) {
 		t.Parallel()

@@ -1,0 +1,260 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Owner is a database and the role that owns it: migrations run as that
+// role over its own connection, never as a superuser, so a migration has
+// exactly the owner's rights.
+type Owner struct {
+	Region   string
+	Database string
+	Role     string
+	Password string
+}
+
+// Migration is one version of a schema as the engine runs it.
+type Migration struct {
+	Version  int64
+	SQL      string
+	Checksum string
+}
+
+// MigrationError is a migration PostgreSQL refused, located in its SQL.
+type MigrationError struct {
+	Version int64
+	// Line is the 1-based line of the SQL PostgreSQL pointed at; 0 when it
+	// did not say.
+	Line int
+	// Code is PostgreSQL's SQLSTATE.
+	Code    string
+	Message string
+}
+
+func (e *MigrationError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("migration %d, line %d: %s (SQLSTATE %s)", e.Version, e.Line, e.Message, e.Code)
+	}
+	return fmt.Sprintf("migration %d: %s (SQLSTATE %s)", e.Version, e.Message, e.Code)
+}
+
+// OwnerConn is a connection to a database as its owner.
+type OwnerConn struct {
+	conn *pgx.Conn
+}
+
+// Close closes the connection.
+func (c *OwnerConn) Close(ctx context.Context) error { return c.conn.Close(ctx) }
+
+// Ping checks that the connection still answers.
+func (c *OwnerConn) Ping(ctx context.Context) error { return c.conn.Ping(ctx) }
+
+// OpenOwner connects to a database as its owner.
+func (f *Fleet) OpenOwner(ctx context.Context, o Owner) (*OwnerConn, error) {
+	conn, err := f.connectOwner(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &OwnerConn{conn: conn}, nil
+}
+
+func (f *Fleet) connectOwner(ctx context.Context, o Owner) (*pgx.Conn, error) {
+	r, ok := f.regions[o.Region]
+	if !ok {
+		return nil, fmt.Errorf("region %s: %w", o.Region, ErrUnknownRegion)
+	}
+	cfg, err := pgx.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Config = *r.connCfg.Copy()
+	cfg.User, cfg.Password, cfg.Database = o.Role, o.Password, o.Database
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s in %s as %s: %w", o.Database, o.Region, o.Role, err)
+	}
+	return conn, nil
+}
+
+// ledgerDDL creates the ledger dbfleet keeps inside every database.
+const ledgerDDL = `CREATE SCHEMA IF NOT EXISTS dbfleet;
+CREATE TABLE IF NOT EXISTS dbfleet.migrations (
+    version      bigint      PRIMARY KEY,
+    checksum     text        NOT NULL,
+    applied_at   timestamptz NOT NULL DEFAULT now(),
+    operation_id text        NOT NULL
+)`
+
+// LedgerHas tells whether the ledger records a version.
+func (c *OwnerConn) LedgerHas(ctx context.Context, version int64) (bool, error) {
+	var has bool
+	err := c.conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dbfleet.migrations WHERE version = $1)`, version).Scan(&has)
+	return has, err
+}
+
+// Ledger returns the versions the database's ledger records, with their
+// checksums, creating the ledger first if it is missing.
+func (c *OwnerConn) Ledger(ctx context.Context) (map[int64]string, error) {
+	if _, err := c.conn.Exec(ctx, ledgerDDL); err != nil {
+		return nil, fmt.Errorf("ensure ledger: %w", err)
+	}
+	rows, err := c.conn.Query(ctx, `SELECT version, checksum FROM dbfleet.migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("read ledger: %w", err)
+	}
+	ledger := map[int64]string{}
+	var version int64
+	var checksum string
+	_, err = pgx.ForEachRow(rows, []any{&version, &checksum}, func() error {
+		ledger[version] = checksum
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read ledger: %w", err)
+	}
+	return ledger, nil
+}
+
+// MigrationApply runs one migration and records it in the ledger in the
+// same transaction: either both happen or neither.
+func (c *OwnerConn) MigrationApply(ctx context.Context, m Migration, operationID string) error {
+	return pgx.BeginFunc(ctx, c.conn, func(tx pgx.Tx) error {
+		// The simple protocol lets a migration hold several statements.
+		if _, err := tx.Exec(ctx, m.SQL, pgx.QueryExecModeSimpleProtocol); err != nil {
+			return locate(m.Version, m.SQL, err)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO dbfleet.migrations (version, checksum, operation_id) VALUES ($1, $2, $3)`,
+			m.Version, m.Checksum, operationID)
+		return err
+	})
+}
+
+// MigrationRevert runs a migration's down SQL and removes it from the
+// ledger in the same transaction.
+func (c *OwnerConn) MigrationRevert(ctx context.Context, version int64, downSQL string) error {
+	return pgx.BeginFunc(ctx, c.conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, downSQL, pgx.QueryExecModeSimpleProtocol); err != nil {
+			return locate(version, downSQL, err)
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM dbfleet.migrations WHERE version = $1`, version)
+		return err
+	})
+}
+
+// locate turns PostgreSQL's error on a migration into a MigrationError
+// with the line of the SQL it points at.
+func locate(version int64, sql string, err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	line := 0
+	if pgErr.Position > 0 {
+		// Position counts characters from 1.
+		prefix := sql
+		if n := int(pgErr.Position) - 1; n < utf8.RuneCountInString(sql) {
+			prefix = string([]rune(sql)[:n])
+		}
+		line = strings.Count(prefix, "\n") + 1
+	}
+	return &MigrationError{Version: version, Line: line, Code: pgErr.Code, Message: pgErr.Message}
+}
+
+// ValidateMigrations runs migrations in a scratch database of a region, as
+// a scratch owner with the rights a real owner has, and drops both after.
+// It returns the first migration that fails, or nil.
+func (f *Fleet) ValidateMigrations(ctx context.Context, region string, migrations []Migration) (*MigrationError, error) {
+	suffix := strings.ToLower(rand.Text()[:12])
+	o := Owner{Region: region, Database: "dbfleet_scratch_" + suffix, Role: "dbfleet_scratch_" + suffix, Password: rand.Text()}
+	if err := f.RoleEnsure(ctx, region, o.Role, o.Password); err != nil {
+		return nil, err
+	}
+	defer func() {
+		cleanup := context.WithoutCancel(ctx)
+		_ = f.DatabaseDrop(cleanup, region, o.Database)
+		_ = f.RoleDrop(cleanup, region, o.Role)
+	}()
+	if err := f.DatabaseEnsure(ctx, region, o.Database, o.Role); err != nil {
+		return nil, err
+	}
+	conn, err := f.connectOwner(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, m := range migrations {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, m.SQL, pgx.QueryExecModeSimpleProtocol)
+			return err
+		})
+		if err != nil {
+			var migErr *MigrationError
+			if errors.As(locate(m.Version, m.SQL, err), &migErr) {
+				return migErr, nil
+			}
+			return nil, fmt.Errorf("validate migration %d in %s: %w", m.Version, region, err)
+		}
+	}
+	return nil, nil
+}
+
+// ParametersApply makes a database's own settings (ALTER DATABASE ... SET)
+// exactly params: it sets each and resets any other the database has.
+// Names and values must have been validated against the allow-list.
+func (f *Fleet) ParametersApply(ctx context.Context, region, database string, params map[string]string) error {
+	if err := ValidateIdentifier("database", database); err != nil {
+		return err
+	}
+	pool, err := f.pool(ctx, region)
+	if err != nil {
+		return err
+	}
+	var current []string
+	err = pool.QueryRow(ctx, `SELECT coalesce(s.setconfig, '{}') FROM pg_database d
+		LEFT JOIN pg_db_role_setting s ON s.setdatabase = d.oid AND s.setrole = 0 WHERE d.datname = $1`, database).Scan(&current)
+	if err != nil {
+		return fmt.Errorf("read settings of %s in %s: %w", database, region, err)
+	}
+	db := quoteIdentifier(database)
+	for _, setting := range current {
+		name, _, _ := strings.Cut(setting, "=")
+		name = strings.ToLower(name) // the catalog keeps names as declared: TimeZone
+		if _, keep := params[name]; !keep {
+			if _, err := pool.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RESET %s", db, quoteIdentifier(name))); err != nil {
+				return fmt.Errorf("reset %s of %s in %s: %w", name, database, region, err)
+			}
+		}
+	}
+	for name, value := range params {
+		if err := ValidateIdentifier("parameter", name); err != nil {
+			return err
+		}
+		if _, err := pool.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s SET %s = %s", db, quoteIdentifier(name), settingValue(name, value))); err != nil {
+			return fmt.Errorf("set %s of %s in %s: %w", name, database, region, err)
+		}
+	}
+	return nil
+}
+
+// settingValue renders a setting's value for SET. A list setting
+// (search_path) takes its elements one by one: quoted whole, it would name a
+// single schema "app, public".
+func settingValue(name, value string) string {
+	if name != "search_path" {
+		return quoteLiteral(value)
+	}
+	var elems []string
+	for _, e := range strings.Split(value, ",") {
+		elems = append(elems, quoteIdentifier(strings.Trim(strings.TrimSpace(e), `"`)))
+	}
+	return strings.Join(elems, ", ")
+}

@@ -1,0 +1,205 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
+)
+
+// migrate brings a database's ledger to its desired schema version: up
+// through the rollout gate of each version, or down without one.
+func (m *Manager) migrate(ctx context.Context, db *store.Database, op *store.Operation) error {
+	if db.Schema == "" {
+		return nil
+	}
+	schema, err := m.store.SchemaGet(ctx, db.Schema)
+	if err != nil {
+		return fmt.Errorf("load schema %s: %w", db.Schema, err)
+	}
+	conn, applied, err := m.openLedger(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	target := db.SchemaVersion
+	if target < applied {
+		return m.revertTo(ctx, conn, db, schema, applied, target)
+	}
+	for _, mig := range schema.Migrations {
+		if mig.Version <= applied || mig.Version > target {
+			continue
+		}
+		if err := m.gate(ctx, m.store, db, schema, mig.Version); err != nil {
+			return err
+		}
+		if err := m.recordProgress(ctx, op, fmt.Sprintf("applying migration %d of schema %s in %s", mig.Version, schema.Name, db.Region)); err != nil {
+			return err
+		}
+		err := conn.MigrationApply(ctx, engine.Migration{Version: mig.Version, SQL: mig.Up, Checksum: mig.Checksum}, op.ID)
+		var migErr *engine.MigrationError
+		if errors.As(err, &migErr) {
+			if haltErr := m.haltRollout(ctx, db, schema, mig.Version, apiv1.CheckMigration, migErr.Error()); haltErr != nil {
+				return haltErr
+			}
+			return &RolloutHaltedError{Schema: schema.Name, Version: mig.Version, State: apiv1.RolloutHalted,
+				Halt: store.RolloutHalt{Region: db.Region, Database: db.Name, Check: apiv1.CheckMigration, Message: migErr.Error()}}
+		}
+		if err != nil {
+			return fmt.Errorf("apply migration %d of %s in %s: %w", mig.Version, schema.Name, db.Region, err)
+		}
+		if err := m.recordVersions(ctx, db, []int64{mig.Version}, mig.Version); err != nil {
+			return err
+		}
+		if check, msg := m.healthCheck(ctx, conn, db, schema, mig.Version); check != "" {
+			if err := m.haltRollout(ctx, db, schema, mig.Version, check, msg); err != nil {
+				return err
+			}
+			return &RolloutHaltedError{Schema: schema.Name, Version: mig.Version, State: apiv1.RolloutHalted,
+				Halt: store.RolloutHalt{Region: db.Region, Database: db.Name, Check: check, Message: msg}}
+		}
+	}
+	return nil
+}
+
+// openLedger connects as the owner and syncs the store with the ledger, so
+// a version applied just before a crash counts as applied. It returns the
+// ledger's highest version.
+func (m *Manager) openLedger(ctx context.Context, db *store.Database) (*engine.OwnerConn, int64, error) {
+	conn, err := m.regions.OpenOwner(ctx, engine.Owner{Region: db.Region, Database: db.Name, Role: db.Owner, Password: db.Password})
+	if err != nil {
+		return nil, 0, err
+	}
+	ledger, err := conn.Ledger(ctx)
+	if err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, 0, fmt.Errorf("read ledger of %s in %s: %w", db.Name, db.Region, err)
+	}
+	var versions []int64
+	var applied int64
+	for v := range ledger {
+		versions = append(versions, v)
+		applied = max(applied, v)
+	}
+	if err := m.recordVersions(ctx, db, versions, applied); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, 0, err
+	}
+	return conn, applied, nil
+}
+
+// recordVersions notes in the store that db has run versions (keeping the
+// first time each was reached) and is at applied.
+func (m *Manager) recordVersions(ctx context.Context, db *store.Database, versions []int64, applied int64) error {
+	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		now := m.now()
+		for _, v := range versions {
+			if err := tx.DatabaseMigrationPut(ctx, &store.DatabaseMigration{Region: db.Region, Name: db.Name, Version: v, AppliedAt: now}); err != nil {
+				return err
+			}
+		}
+		current, err := tx.DatabaseGet(ctx, db.Key())
+		if err != nil {
+			return err
+		}
+		current.AppliedVersion = applied
+		if current.Status == apiv1.DatabaseStatusWaiting {
+			current.Status = apiv1.DatabaseStatusProvisioning
+		}
+		current.UpdatedAt = now
+		db.AppliedVersion = applied
+		return tx.DatabasePut(ctx, current)
+	})
+	if err != nil {
+		return fmt.Errorf("record versions of %s in %s: %w", db.Name, db.Region, err)
+	}
+	return nil
+}
+
+// healthCheck runs the rollout's health checks on a database that just
+// reached a version; it returns the failed check and why, or "".
+func (m *Manager) healthCheck(ctx context.Context, conn *engine.OwnerConn, db *store.Database, schema *store.Schema, version int64) (string, string) {
+	if !schema.Rollout.SkipConnectableCheck {
+		check, err := m.regions.OpenOwner(ctx, engine.Owner{Region: db.Region, Database: db.Name, Role: db.Owner, Password: db.Password})
+		if err != nil {
+			return apiv1.CheckConnectable, fmt.Sprintf("the owner cannot connect after version %d: %v", version, err)
+		}
+		check.Close(context.WithoutCancel(ctx))
+	}
+	has, err := conn.LedgerHas(ctx, version)
+	if err != nil || !has {
+		return apiv1.CheckLedgerVersion, fmt.Sprintf("the ledger does not record version %d (err: %v)", version, err)
+	}
+	return "", ""
+}
+
+// revertTo runs down migrations from applied down to target, newest first.
+func (m *Manager) revertTo(ctx context.Context, conn *engine.OwnerConn, db *store.Database, schema *store.Schema, applied, target int64) error {
+	for i := len(schema.Migrations) - 1; i >= 0; i-- {
+		mig := schema.Migrations[i]
+		if mig.Version > applied || mig.Version <= target {
+			continue
+		}
+		if mig.Down == "" {
+			return fmt.Errorf("%w: migration %d of schema %s has no down SQL, so %s in %s cannot go below version %d",
+				ErrDowngradeImpossible, mig.Version, schema.Name, db.Name, db.Region, mig.Version)
+		}
+		if err := conn.MigrationRevert(ctx, mig.Version, mig.Down); err != nil {
+			return fmt.Errorf("revert migration %d of %s in %s: %w", mig.Version, schema.Name, db.Region, err)
+		}
+		previous := int64(0)
+		if i > 0 {
+			previous = schema.Migrations[i-1].Version
+		}
+		err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			if err := tx.DatabaseMigrationDelete(ctx, db.Region, db.Name, mig.Version); err != nil {
+				return err
+			}
+			current, err := tx.DatabaseGet(ctx, db.Key())
+			if err != nil {
+				return err
+			}
+			current.AppliedVersion, current.UpdatedAt = previous, m.now()
+			return tx.DatabasePut(ctx, current)
+		})
+		if err != nil {
+			return fmt.Errorf("record revert of %d in %s/%s: %w", mig.Version, db.Region, db.Name, err)
+		}
+		db.AppliedVersion = previous
+	}
+	return nil
+}
+
+// rollback reverts a database to the version before the lowest version of
+// its schema whose rollout was rolled back.
+func (m *Manager) rollback(ctx context.Context, db *store.Database, _ *store.Operation) error {
+	schema, err := m.store.SchemaGet(ctx, db.Schema)
+	if err != nil {
+		return fmt.Errorf("load schema %s: %w", db.Schema, err)
+	}
+	rollouts, err := m.store.RolloutList(ctx, db.Schema)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(rollouts, func(r *store.Rollout) bool { return r.State == apiv1.RolloutRolledBack })
+	if i < 0 {
+		return nil
+	}
+	target := int64(0)
+	for _, mig := range schema.Migrations {
+		if mig.Version < rollouts[i].Version {
+			target = mig.Version
+		}
+	}
+	conn, applied, err := m.openLedger(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return m.revertTo(ctx, conn, db, schema, applied, target)
+}

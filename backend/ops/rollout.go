@@ -1,0 +1,173 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
+)
+
+// Rollout errors callers branch on.
+var (
+	// ErrRolloutHalted refuses an upgrade to a version whose rollout halted.
+	ErrRolloutHalted = errors.New("rollout halted")
+	// ErrDowngradeImpossible refuses a downgrade past a version without
+	// down SQL.
+	ErrDowngradeImpossible = errors.New("downgrade impossible")
+)
+
+// RolloutHaltedError says which rollout halted, where and on which check.
+type RolloutHaltedError struct {
+	Schema  string
+	Version int64
+	Halt    store.RolloutHalt
+	State   string
+}
+
+func (e *RolloutHaltedError) Error() string {
+	verb := "halted"
+	if e.State == apiv1.RolloutRolledBack {
+		verb = "was rolled back"
+	}
+	return fmt.Sprintf("the rollout of schema %s version %d %s: check %s failed in region %s (database %s): %s",
+		e.Schema, e.Version, verb, e.Halt.Check, e.Halt.Region, e.Halt.Database, e.Halt.Message)
+}
+
+func (e *RolloutHaltedError) Unwrap() error { return ErrRolloutHalted }
+
+// gateWait asks the job to come back later: an upgrade waits on its gate.
+type gateWait struct {
+	reason string
+	after  time.Duration
+}
+
+func (g *gateWait) Error() string { return g.reason }
+
+// gatePoll is how often a waiting upgrade looks at its gate again when it
+// waits on other databases rather than on a known bake time.
+const gatePoll = 500 * time.Millisecond
+
+// stoppedRollout returns the halt of a version's rollout, or nil.
+func stoppedRollout(ctx context.Context, q store.Queries, schema string, version int64) (*store.Rollout, error) {
+	rollouts, err := q.RolloutList(ctx, schema)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(rollouts, func(r *store.Rollout) bool { return r.Version == version })
+	if i < 0 {
+		return nil, nil
+	}
+	return rollouts[i], nil
+}
+
+// gate decides whether db may move to version now. Every database of the
+// schema in the waves before db's must have run the version and stayed
+// healthy for the bake time. It returns a *gateWait to wait, a
+// *RolloutHaltedError when the version's rollout halted, or nil to go.
+func (m *Manager) gate(ctx context.Context, q store.Queries, db *store.Database, schema *store.Schema, version int64) error {
+	if r, err := stoppedRollout(ctx, q, schema.Name, version); err != nil {
+		return err
+	} else if r != nil && version == db.SchemaVersion {
+		// A halt of an intermediate version is superseded by the newer
+		// version the database targets.
+		return &RolloutHaltedError{Schema: schema.Name, Version: version, Halt: r.Halt, State: r.State}
+	}
+	waves := resolveWaves(schema.Rollout, m.regions.Names())
+	wave := waveOf(waves, db.Region)
+	if wave <= 0 {
+		return nil
+	}
+	earlier := map[string]bool{}
+	for _, w := range waves[:wave] {
+		for _, r := range w {
+			earlier[r] = true
+		}
+	}
+	dbs, err := q.DatabaseList(ctx, &store.DatabaseListParams{Schema: schema.Name})
+	if err != nil {
+		return err
+	}
+	ran, err := q.DatabaseMigrationList(ctx, schema.Name, version)
+	if err != nil {
+		return err
+	}
+	prefix := fmt.Sprintf("waiting: wave %d of %d starts after ", wave+1, len(waves))
+	now := m.now()
+	var longest time.Duration
+	var waitingOn string
+	for _, d := range dbs {
+		if !earlier[d.Region] {
+			continue
+		}
+		who := d.Region + "/" + d.Name
+		i := slices.IndexFunc(ran, func(r *store.DatabaseMigration) bool { return r.Region == d.Region && r.Name == d.Name })
+		if i < 0 || d.AppliedVersion < version {
+			return &gateWait{reason: fmt.Sprintf("%s%s has run version %d", prefix, who, version), after: gatePoll}
+		}
+		if d.Status == apiv1.DatabaseStatusFailed || d.Status == apiv1.DatabaseStatusRolledBack {
+			return &gateWait{reason: fmt.Sprintf("%s%s is healthy on version %d (it is %s)", prefix, who, version, d.Status), after: gatePoll}
+		}
+		if left := ran[i].AppliedAt.Add(schema.Rollout.BakeTime).Sub(now); left > longest {
+			longest, waitingOn = left, who
+		}
+	}
+	if longest > 0 {
+		return &gateWait{
+			reason: fmt.Sprintf("%s%s has baked on version %d for %s (%s left)", prefix, waitingOn, version,
+				schema.Rollout.BakeTime, longest.Round(100*time.Millisecond)),
+			after: longest,
+		}
+	}
+	return nil
+}
+
+// haltRollout records that a version's rollout stopped at db on a check.
+// With on_failure = "rollback" it also starts an operation that runs the
+// down migrations on every database of the schema that already moved.
+func (m *Manager) haltRollout(ctx context.Context, db *store.Database, schema *store.Schema, version int64, check, message string) error {
+	halt := store.RolloutHalt{Region: db.Region, Database: db.Name, Check: check, Message: message}
+	var started []*store.Operation
+	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		state := apiv1.RolloutHalted
+		if schema.Rollout.OnFailure == apiv1.OnFailureRollback {
+			state = apiv1.RolloutRolledBack
+		}
+		if err := tx.RolloutPut(ctx, &store.Rollout{Schema: schema.Name, Version: version, State: state, Halt: halt, UpdatedAt: m.now()}); err != nil {
+			return err
+		}
+		if state != apiv1.RolloutRolledBack {
+			return nil
+		}
+		dbs, err := tx.DatabaseList(ctx, &store.DatabaseListParams{Schema: schema.Name})
+		if err != nil {
+			return err
+		}
+		for _, d := range dbs {
+			if d.AppliedVersion < version || d.OperationID != "" {
+				continue
+			}
+			op := m.newOperation(apiv1.OperationKindRollbackDatabase, d, "")
+			d.OperationID = op.ID
+			d.UpdatedAt = op.CreatedAt
+			if err := m.startOperation(ctx, tx, d, op); err != nil {
+				return err
+			}
+			started = append(started, op)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("halt rollout of %s version %d: %w", schema.Name, version, err)
+	}
+	m.metrics.rolloutHalted(schema.Name)
+	m.logger.Warn().Str("schema", schema.Name).Int64("version", version).Str("region", db.Region).
+		Str("database", db.Name).Str("check", check).Msg("Halted rollout")
+	for _, op := range started {
+		m.logStarted(op)
+	}
+	return nil
+}

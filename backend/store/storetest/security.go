@@ -1,0 +1,71 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
+)
+
+// exerciseSecurity covers tokens and the audit log.
+func exerciseSecurity(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Helper()
+	setup := func(t *testing.T) (context.Context, store.Store) {
+		t.Helper()
+		s := newStore(t)
+		t.Cleanup(func() { _ = s.Close() })
+		return context.Background(), s
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+
+	t.Run("TokenListAndDelete", func(t *testing.T) {
+		t.Parallel()
+		ctx, s := setup(t)
+		ci := &store.Token{Name: "ci", Hash: "h-ci", Scope: "write", CreatedAt: now}
+		audit := &store.Token{Name: "auditor", Hash: "h-auditor", Scope: "read", CreatedAt: now}
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			require.NoError(t, tx.TokenPut(ctx, ci))
+			return tx.TokenPut(ctx, audit)
+		}))
+		list, err := s.TokenList(ctx)
+		require.NoError(t, err)
+		require.Empty(t, cmp.Diff([]*store.Token{audit, ci}, list), "sorted by name (-want +got)")
+
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.TokenDelete(ctx, "ci") }))
+		_, err = s.TokenGetByHash(ctx, "h-ci")
+		require.ErrorIs(t, err, store.ErrNotFound, "a deleted token no longer authenticates")
+		err = s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.TokenDelete(ctx, "ci") })
+		require.ErrorIs(t, err, store.ErrNotFound)
+	})
+
+	t.Run("AuditInsertList", func(t *testing.T) {
+		t.Parallel()
+		ctx, s := setup(t)
+		var entries []*store.AuditEntry
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			for i := range 5 {
+				e := &store.AuditEntry{Time: now.Add(time.Duration(i) * time.Second), Principal: "ci",
+					Action: "PUT /v1/databases/{region}/{name}", Target: fmt.Sprintf("databases/westeurope/db%d", i),
+					Status: 202, RequestID: fmt.Sprintf("req-%d", i), RemoteAddr: "127.0.0.1:5000"}
+				if err := tx.AuditInsert(ctx, e); err != nil {
+					return err
+				}
+				require.NotZero(t, e.ID)
+				entries = append(entries, e)
+			}
+			return nil
+		}))
+		got, err := s.AuditList(ctx, &store.AuditListParams{Limit: 2})
+		require.NoError(t, err)
+		require.Empty(t, cmp.Diff([]*store.AuditEntry{entries[4], entries[3]}, got), "newest first (-want +got)")
+		older, err := s.AuditList(ctx, &store.AuditListParams{BeforeID: entries[3].ID})
+		require.NoError(t, err)
+		require.Len(t, older, 3)
+		require.Equal(t, entries[2].ID, older[0].ID)
+	})
+}
