@@ -31,25 +31,6 @@ func (b *testBundle) putSchema(t *testing.T, name string, spec apiv1.SchemaSpec)
 	return s
 }
 
-// ledger reads the versions a database's own ledger holds, with when each
-// was applied, asking PostgreSQL.
-func ledger(t *testing.T, region, database string) map[int64]time.Time {
-	t.Helper()
-	pool := fleet.AdminDB(t, region, database)
-	rows, err := pool.Query(context.Background(), `SELECT version, applied_at FROM dbfleet.migrations`)
-	require.NoError(t, err)
-	defer rows.Close()
-	out := map[int64]time.Time{}
-	for rows.Next() {
-		var v int64
-		var at time.Time
-		require.NoError(t, rows.Scan(&v, &at))
-		out[v] = at
-	}
-	require.NoError(t, rows.Err())
-	return out
-}
-
 func (b *testBundle) waitFor(t *testing.T, id string, cond func(apiv1.Operation) bool) apiv1.Operation {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
@@ -84,7 +65,7 @@ func TestSchemaMigrationsRunAsOwnerIntoTheLedger(t *testing.T) {
 	require.EqualValues(t, 2, db.AppliedVersion)
 	require.EqualValues(t, 2, db.SchemaVersion, "the latest version when none is given")
 	require.Equal(t, 1, db.RolloutWave)
-	require.Len(t, ledger(t, "westeurope", name), 2)
+	require.Len(t, fleet.Ledger(t, "westeurope", name), 2)
 
 	conn := ownerConn(t, db)
 	var owner, timeout, searchPath string
@@ -98,7 +79,7 @@ func TestSchemaMigrationsRunAsOwnerIntoTheLedger(t *testing.T) {
 
 	// Re-applying runs nothing twice.
 	b.create(t, "westeurope", name, apiv1.DatabaseSpec{Schema: schema, SkipFinalBackup: true})
-	require.Len(t, ledger(t, "westeurope", name), 2)
+	require.Len(t, fleet.Ledger(t, "westeurope", name), 2)
 	require.NoError(t, conn.QueryRow(context.Background(), `SELECT coalesce(current_setting('statement_timeout', true), '')`).Scan(&timeout))
 
 	changed := b.client.Do(t, http.MethodPut, "/v1/schemas/"+schema, apiv1.SchemaSpec{Migrations: migrations(
@@ -199,7 +180,7 @@ func TestUpgradeWaitsForEarlierWavesAndBakeTime(t *testing.T) {
 	require.Contains(t, baking.Progress, "left")
 	require.Equal(t, apiv1.OperationSucceeded, b.client.Wait(t, second.ID, time.Minute).State)
 
-	canary, later := ledger(t, "westeurope", name)[2], ledger(t, "eastus", name)[2]
+	canary, later := fleet.Ledger(t, "westeurope", name)[2], fleet.Ledger(t, "eastus", name)[2]
 	require.GreaterOrEqual(t, later.Sub(canary), bake, "eastus ran version 2 no earlier than the bake time after westeurope")
 	var s apiv1.Schema
 	b.client.Do(t, http.MethodGet, "/v1/schemas/"+schema, nil).Decode(t, &s)
@@ -225,8 +206,8 @@ func TestCanaryFailureHaltsTheRollout(t *testing.T) {
 	other := b.client.Wait(t, waiting.ID, 10*time.Second)
 	require.Equal(t, apiv1.OperationFailed, other.State, "the waiting upgrade fails at once")
 	require.Contains(t, other.Error.Message, "westeurope")
-	require.NotContains(t, ledger(t, "eastus", name), int64(2), "eastus stays on the previous version")
-	require.NotContains(t, ledger(t, "westeurope", name), int64(2))
+	require.NotContains(t, fleet.Ledger(t, "eastus", name), int64(2), "eastus stays on the previous version")
+	require.NotContains(t, fleet.Ledger(t, "westeurope", name), int64(2))
 
 	plan := b.client.Do(t, http.MethodPost, "/v1/databases/eastus/"+name+":plan", apiv1.DatabaseSpec{Schema: schema, SchemaVersion: 2})
 	require.Equal(t, http.StatusConflict, plan.Status)
@@ -254,7 +235,7 @@ func TestRollbackRevertsTheRegionsThatMoved(t *testing.T) {
 
 	canary := b.client.Do(t, http.MethodPut, "/v1/databases/westeurope/"+name, apiv1.DatabaseSpec{Schema: schema, SchemaVersion: 2, SkipFinalBackup: true}).Operation(t)
 	require.Equal(t, apiv1.OperationSucceeded, b.client.Wait(t, canary.ID, time.Minute).State)
-	require.Contains(t, ledger(t, "westeurope", name), int64(2))
+	require.Contains(t, fleet.Ledger(t, "westeurope", name), int64(2))
 
 	second := b.client.Do(t, http.MethodPut, "/v1/databases/eastus/"+name, apiv1.DatabaseSpec{Schema: schema, SchemaVersion: 2, SkipFinalBackup: true}).Operation(t)
 	require.Equal(t, apiv1.OperationFailed, b.client.Wait(t, second.ID, time.Minute).State)
@@ -270,7 +251,7 @@ func TestRollbackRevertsTheRegionsThatMoved(t *testing.T) {
 	}
 	require.Equal(t, apiv1.OperationKindRollbackDatabase, ops.Operations[0].Kind)
 	require.Equal(t, apiv1.OperationSucceeded, ops.Operations[0].State)
-	require.NotContains(t, ledger(t, "westeurope", name), int64(2), "westeurope ran down and is back on version 1")
+	require.NotContains(t, fleet.Ledger(t, "westeurope", name), int64(2), "westeurope ran down and is back on version 1")
 	requireNoTable(t, fleet.AdminDB(t, "westeurope", name), "clash")
 
 	var db apiv1.Database

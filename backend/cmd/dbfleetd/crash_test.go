@@ -41,7 +41,7 @@ func runTests(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "build dbfleetd: %v\n%s", err, out)
 		return 1
 	}
-	fleet, err = daemontest.StartFleet("westeurope")
+	fleet, err = daemontest.StartFleet("westeurope", "eastus")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -69,16 +69,16 @@ func newNode(t *testing.T) *node {
 	token := "crash-test-token"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "token"), []byte(token), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret.key"), []byte(strings.Repeat("5e", 32)), 0o600))
-	region := fleet.Region(t, "westeurope")
 	config := fmt.Sprintf(`listen: %s
 state_path: %s
 backup_dir: %s
 bootstrap_token_file: %s
 secret_key_file: %s
 regions:
-  - name: westeurope
-    admin_dsn: %q
-`, addr, filepath.Join(dir, "state.db"), filepath.Join(dir, "backups"), filepath.Join(dir, "token"), filepath.Join(dir, "secret.key"), region.AdminDSN())
+`, addr, filepath.Join(dir, "state.db"), filepath.Join(dir, "backups"), filepath.Join(dir, "token"), filepath.Join(dir, "secret.key"))
+	for _, r := range fleet.Regions() {
+		config += fmt.Sprintf("  - name: %s\n    admin_dsn: %q\n", r.Name, r.AdminDSN())
+	}
 	n := &node{t: t, config: filepath.Join(dir, "dbfleetd.yaml"), log: filepath.Join(dir, "dbfleetd.log"),
 		client: &daemontest.Client{Endpoint: "http://" + addr, Token: token}}
 	require.NoError(t, os.WriteFile(n.config, []byte(config), 0o600))
@@ -253,4 +253,60 @@ func TestSIGKILLAtRandomPoints(t *testing.T) {
 		require.True(t, daemontest.DatabaseExists(t, admin, fmt.Sprintf("%s_%d", prefix, i)))
 		require.Equal(t, 1, countLogLines(n.logText(), "Operation succeeded", id), "operation %s succeeded once", id)
 	}
+}
+
+// TestSIGKILLWhileAWaveBakes kills dbfleetd while the second wave of a
+// rollout waits out the first wave's bake time: after the restart the
+// rollout goes on, keeps the wave order and runs every version once.
+func TestSIGKILLWhileAWaveBakes(t *testing.T) {
+	n := newNode(t)
+	n.start()
+	schema := daemontest.UniqueName("app")
+	name := daemontest.UniqueName("crash_bake")
+	bake := 3 * time.Second
+	policy := &apiv1.RolloutPolicy{Waves: [][]string{{"westeurope"}, {"eastus"}}, BakeTime: bake.String()}
+	put := func(sqls ...string) {
+		var migs []apiv1.Migration
+		for i, sql := range sqls {
+			migs = append(migs, apiv1.Migration{Version: int64(i + 1), Up: sql})
+		}
+		resp := n.client.Do(t, http.MethodPut, "/v1/schemas/"+schema, apiv1.SchemaSpec{Migrations: migs, Rollout: policy})
+		require.Equal(t, http.StatusOK, resp.Status, "%s", resp.Body)
+	}
+	put("CREATE TABLE a (id int)")
+	spec := apiv1.DatabaseSpec{Schema: schema, DeletionProtection: new(false)}
+	for _, region := range []string{"westeurope", "eastus"} {
+		op := n.client.Do(t, http.MethodPut, "/v1/databases/"+region+"/"+name, spec).Operation(t)
+		require.Equal(t, apiv1.OperationSucceeded, n.client.Wait(t, op.ID, time.Minute).State)
+	}
+	put("CREATE TABLE a (id int)", "CREATE TABLE b (id int)")
+	spec.SchemaVersion = 2
+	canary := n.client.Do(t, http.MethodPut, "/v1/databases/westeurope/"+name, spec).Operation(t)
+	require.Equal(t, apiv1.OperationSucceeded, n.client.Wait(t, canary.ID, time.Minute).State)
+	second := n.client.Do(t, http.MethodPut, "/v1/databases/eastus/"+name, spec).Operation(t)
+	waitForProgress(t, n.client, second.ID, "baked")
+	n.kill()
+
+	n.start()
+	require.Equal(t, apiv1.OperationSucceeded, n.client.Wait(t, second.ID, time.Minute).State)
+	canaryAt := fleet.Ledger(t, "westeurope", name)
+	laterAt := fleet.Ledger(t, "eastus", name)
+	require.Len(t, canaryAt, 2, "one ledger row per version")
+	require.Len(t, laterAt, 2, "one ledger row per version")
+	require.GreaterOrEqual(t, laterAt[2].Sub(canaryAt[2]), bake, "the second wave waited out the bake across the restart")
+	require.Equal(t, 1, countLogLines(n.logText(), "Operation succeeded", second.ID))
+}
+
+func waitForProgress(t *testing.T, c *daemontest.Client, id, words string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var op apiv1.Operation
+		c.Do(t, http.MethodGet, "/v1/operations/"+id, nil).Decode(t, &op)
+		if strings.Contains(op.Progress, words) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("operation %s never said %q", id, words)
 }

@@ -202,3 +202,21 @@ func (f *Fleet) AdminDB(t testing.TB, region, database string) *pgxpool.Pool {
 func UniqueName(base string) string {
 	return fmt.Sprintf("%s_%d", base, time.Now().UnixNano()%1_000_000_000)
 }
+
+// Ledger reads the versions a database's own ledger (dbfleet.migrations)
+// holds, with when each was applied, asking PostgreSQL.
+func (f *Fleet) Ledger(t testing.TB, region, database string) map[int64]time.Time {
+	t.Helper()
+	rows, err := f.AdminDB(t, region, database).Query(context.Background(), `SELECT version, applied_at FROM dbfleet.migrations`)
+	require.NoError(t, err)
+	defer rows.Close()
+	out := map[int64]time.Time{}
+	for rows.Next() {
+		var v int64
+		var at time.Time
+		require.NoError(t, rows.Scan(&v, &at))
+		out[v] = at
+	}
+	require.NoError(t, rows.Err())
+	return out
+}

@@ -211,7 +211,9 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		require.NoError(t, err)
 		require.Len(t, bySchema, 1)
 
-		put(func(ctx context.Context, tx store.Tx) error { return tx.DatabaseMigrationDelete(ctx, "westeurope", "orders", 1) })
+		put(func(ctx context.Context, tx store.Tx) error {
+			return tx.DatabaseMigrationDelete(ctx, "westeurope", "orders", 1)
+		})
 		versions, err = s.DatabaseMigrationList(ctx, "app", 1)
 		require.NoError(t, err)
 		require.Empty(t, versions)
