@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -37,6 +40,8 @@ const defaultOperationTimeout = 20 * time.Minute
 var databaseStatuses = []string{
 	apiv1.DatabaseStatusProvisioning,
 	apiv1.DatabaseStatusReady,
+	apiv1.DatabaseStatusWaiting,
+	apiv1.DatabaseStatusRolledBack,
 	apiv1.DatabaseStatusDeleting,
 	apiv1.DatabaseStatusFailed,
 }
@@ -57,6 +62,11 @@ type databaseResourceModel struct {
 	Name               types.String   `tfsdk:"name"`
 	DeletionProtection types.Bool     `tfsdk:"deletion_protection"`
 	SkipFinalBackup    types.Bool     `tfsdk:"skip_final_backup"`
+	Schema             types.String   `tfsdk:"schema"`
+	SchemaVersion      types.Int64    `tfsdk:"schema_version"`
+	Parameters         types.Map      `tfsdk:"parameters"`
+	AppliedVersion     types.Int64    `tfsdk:"applied_version"`
+	RolloutWave        types.Int64    `tfsdk:"rollout_wave"`
 	Status             types.String   `tfsdk:"status"`
 	Host               types.String   `tfsdk:"host"`
 	Port               types.Int64    `tfsdk:"port"`
@@ -78,9 +88,11 @@ func (r *databaseResource) Schema(ctx context.Context, _ resource.SchemaRequest,
 			operation, defaultOperationTimeout.Minutes(), whenItRunsOut)
 	}
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "A PostgreSQL database in one region, with an owner role that dbfleet creates. " +
+		MarkdownDescription: "A PostgreSQL database in one region, with an owner role that dbfleet creates, and " +
+			"optionally the migrations of a `dbfleet_schema`, which reach it as the schema's rollout policy allows. " +
 			"Creating, changing and deleting it each start an operation in dbfleetd that Terraform waits for, " +
-			"bounded by the `timeouts` block.",
+			"bounded by the `timeouts` block; with `TF_LOG=INFO`, Terraform logs the operation's progress while it " +
+			"waits, such as the rollout wave, the gate it waits for and the time left.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "The database's identifier, `region/name`, such as `westeurope/orders`. " +
@@ -121,9 +133,60 @@ func (r *databaseResource) Schema(ctx context.Context, _ resource.SchemaRequest,
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
 			},
+			"schema": schema.StringAttribute{
+				MarkdownDescription: "The name of the `dbfleet_schema` whose migrations the database runs, such as `app`. " +
+					"Leave it out for a database without managed migrations. When the schema is in the same " +
+					"configuration, refer to it (`schema = dbfleet_schema.app.name`) so that Terraform publishes it " +
+					"first. Setting it on an existing database runs the schema's migrations in place, up to " +
+					"`schema_version` and gated by the schema's rollout policy. Whether a database may move to another " +
+					"schema or leave its schema is for dbfleetd to decide; a refusal is an error at plan time.",
+				Optional:   true,
+				Validators: []validator.String{identifier()},
+			},
+			"schema_version": schema.Int64Attribute{
+				MarkdownDescription: "The schema version the database runs: one of the versions of the schema's " +
+					"migrations. Defaults to the schema's latest version, resolved at every plan, so that a newly " +
+					"published version reaches the database at its next apply. Changing it starts an upgrade (or, to a " +
+					"lower version, a downgrade that runs the `down` SQL of each version above it) that the schema's " +
+					"rollout policy gates: in a region of a later wave, the apply waits, within the `update` timeout, " +
+					"until the databases of the earlier waves have run the version and stayed healthy for the " +
+					"schema's `bake_time`. A version whose rollout halted, or a downgrade past a version without " +
+					"`down` SQL, is an error at plan time. After an upgrade failed, or a rollout rolled the database " +
+					"back, it reads as the version the database is at, so that the next plan shows the upgrade again. " +
+					"Requires `schema`.",
+				Optional: true,
+				Computed: true,
+				Validators: []validator.Int64{
+					int64validator.AtLeast(1),
+					int64validator.AlsoRequires(path.MatchRoot("schema")),
+				},
+			},
+			"parameters": schema.MapAttribute{
+				MarkdownDescription: "Database-level settings (`ALTER DATABASE ... SET`) by name, such as " +
+					"`{ statement_timeout = \"30s\", work_mem = \"64MB\" }`. Only these are allowed: " +
+					parameterDescriptions() + ". Any other name, or a value not of its parameter's form, is an error " +
+					"at plan time. Changing them changes the settings in place; sessions opened afterwards see them. " +
+					"Leave it out to set none.",
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators:  []validator.Map{allowedParameters()},
+			},
+			"applied_version": schema.Int64Attribute{
+				MarkdownDescription: "The schema version that the database's migration ledger is at, as dbfleet last " +
+					"observed it. It is below `schema_version` while an upgrade waits on its rollout gate, and after a " +
+					"rollout halted or rolled back. Null without a schema.",
+				Computed: true,
+			},
+			"rollout_wave": schema.Int64Attribute{
+				MarkdownDescription: "The rollout wave, from `1`, of the database's region in its schema's rollout " +
+					"policy: an upgrade in wave N waits for the databases of the waves before N. Null without a schema.",
+				Computed: true,
+			},
 			"status": schema.StringAttribute{
 				MarkdownDescription: "The database's status as dbfleet last observed it: one of " +
-					quotedList(databaseStatuses) + ".",
+					quotedList(databaseStatuses) + ". `" + apiv1.DatabaseStatusWaiting + "` means an upgrade waits on " +
+					"its rollout gate; `" + apiv1.DatabaseStatusRolledBack + "` that a halted rollout took the " +
+					"database back to the previous version.",
 				Computed: true,
 			},
 			"host": schema.StringAttribute{
@@ -157,7 +220,8 @@ func (r *databaseResource) Schema(ctx context.Context, _ resource.SchemaRequest,
 				CreateDescription: timeoutDescription("creates",
 					"the apply fails, keeping the database in state as tainted"),
 				UpdateDescription: timeoutDescription("changes",
-					"the apply fails; running it again once the operation is done converges"),
+					"the apply fails; running it again once the operation is done converges. An upgrade waiting on its "+
+						"rollout gate counts against it"),
 				DeleteDescription: timeoutDescription("deletes",
 					"the destroy fails, keeping the database in state. A new value takes effect only once applied, "+
 						"before the destroy"),
@@ -201,7 +265,12 @@ func (r *databaseResource) Create(ctx context.Context, req resource.CreateReques
 	ctx = withDatabaseFields(ctx, region, name)
 
 	const summary = "Unable to Create Database"
-	op, err := r.client.DatabasePut(ctx, region, name, plan.spec())
+	spec, diags := plan.spec(ctx)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	op, err := r.client.DatabasePut(ctx, region, name, spec)
 	if err != nil {
 		resp.Diagnostics.AddError(summary, requestFailureDetail("create", region, name, err))
 		return
@@ -213,6 +282,13 @@ func (r *databaseResource) Create(ctx context.Context, req resource.CreateReques
 	plan.Port = types.Int64Null()
 	plan.Owner = types.StringNull()
 	plan.Password = types.StringNull()
+	plan.AppliedVersion = types.Int64Null()
+	if plan.SchemaVersion.IsUnknown() {
+		plan.SchemaVersion = types.Int64Null()
+	}
+	if plan.RolloutWave.IsUnknown() {
+		plan.RolloutWave = types.Int64Null()
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -232,7 +308,7 @@ func (r *databaseResource) Create(ctx context.Context, req resource.CreateReques
 			"but reading it back failed: %s\n\n%s", name, region, err, tainted))
 		return
 	}
-	plan.setDatabase(db)
+	resp.Diagnostics.Append(plan.setDatabase(ctx, db)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -261,7 +337,7 @@ func (r *databaseResource) Read(ctx context.Context, req resource.ReadRequest, r
 			fmt.Sprintf("Could not read database %q in region %q: %s", name, region, err))
 		return
 	}
-	state.setDatabase(db)
+	resp.Diagnostics.Append(state.setDatabase(ctx, db)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
@@ -284,7 +360,12 @@ func (r *databaseResource) Update(ctx context.Context, req resource.UpdateReques
 	ctx = withDatabaseFields(ctx, region, name)
 
 	const summary = "Unable to Update Database"
-	op, err := r.client.DatabasePut(ctx, region, name, plan.spec())
+	spec, diags := plan.spec(ctx)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	op, err := r.client.DatabasePut(ctx, region, name, spec)
 	if err != nil {
 		resp.Diagnostics.AddError(summary, requestFailureDetail("update", region, name, err))
 		return
@@ -301,7 +382,7 @@ func (r *databaseResource) Update(ctx context.Context, req resource.UpdateReques
 			"but reading it back failed: %s\n\n%s", name, region, err, retry))
 		return
 	}
-	plan.setDatabase(db)
+	resp.Diagnostics.Append(plan.setDatabase(ctx, db)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -359,12 +440,23 @@ func (r *databaseResource) ImportState(ctx context.Context, req resource.ImportS
 }
 
 // ModifyPlan fails a plan that would delete a database with deletion
-// protection on, by destroying or replacing it, so that the refusal comes
-// at plan time rather than half-way through an apply.
+// protection on, then asks dbfleetd what the planned database would do, so
+// that the plan shows the resolved schema_version and the rollout_wave, and
+// so that an unknown region, schema, version or parameter, a downgrade
+// without down SQL or a halted rollout fail the plan rather than the apply.
 func (r *databaseResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.State.Raw.IsNull() {
+	if !req.State.Raw.IsNull() {
+		refuseProtectedDelete(ctx, req, resp)
+	}
+	if req.Plan.Raw.IsNull() || resp.Diagnostics.HasError() {
 		return
 	}
+	r.planRollout(ctx, req, resp)
+}
+
+// refuseProtectedDelete fails a plan that deletes a database with deletion
+// protection on, by destroying or replacing it.
+func refuseProtectedDelete(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	var state databaseResourceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() || !state.DeletionProtection.ValueBool() {
@@ -399,27 +491,193 @@ func (r *databaseResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	}
 }
 
-// spec is the desired state that m asks dbfleet for.
-func (m *databaseResourceModel) spec() apiv1.DatabaseSpec {
-	protection := m.DeletionProtection.ValueBool()
-	return apiv1.DatabaseSpec{
-		DeletionProtection: &protection,
-		SkipFinalBackup:    m.SkipFinalBackup.ValueBool(),
+// planRollout asks dbfleetd's :plan what putting the planned database would
+// do and plans schema_version, rollout_wave and applied_version from the
+// answer. It asks when the database is created or changes, and also when
+// nothing changes but schema_version follows the schema's latest version,
+// which may have moved.
+//
+// A schema_version that follows the latest version is planned as the
+// latest only when nothing else changes: otherwise it stays unknown and
+// the apply puts the latest version then. An apply re-plans the database
+// after the resources it refers to, and a dbfleet_schema applied before it
+// may have published a newer version; a version known at plan time would
+// then differ from the one at apply time, which Terraform refuses.
+//
+// While a value the request needs is unknown, or the schema does not exist
+// yet (a dbfleet_schema created by the same apply, say), it leaves those
+// attributes unknown instead.
+func (r *databaseResource) planRollout(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	var plan, config databaseResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	if resp.Diagnostics.HasError() {
+		return
 	}
+	var state *databaseResourceModel
+	if !req.State.Raw.IsNull() {
+		state = new(databaseResourceModel)
+		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+	}
+	hasSchema := !plan.Schema.IsNull()
+	if !hasSchema {
+		plan.SchemaVersion = types.Int64Null()
+		plan.AppliedVersion = types.Int64Null()
+		plan.RolloutWave = types.Int64Null()
+	}
+
+	known := !plan.Region.IsUnknown() && !plan.Name.IsUnknown() && !plan.Schema.IsUnknown() &&
+		!config.SchemaVersion.IsUnknown() && isFullyKnown(ctx, plan.Parameters) &&
+		!plan.DeletionProtection.IsUnknown() && !plan.SkipFinalBackup.IsUnknown()
+	if !known {
+		plan.leaveRolloutUnknown(config.SchemaVersion)
+		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+		return
+	}
+	replacing := state == nil || !plan.Region.Equal(state.Region) || !plan.Name.Equal(state.Name)
+	unchanged := !replacing && req.Plan.Raw.Equal(req.State.Raw)
+	followsLatest := hasSchema && config.SchemaVersion.IsNull()
+	if unchanged && !followsLatest {
+		return
+	}
+
+	region, name := plan.Region.ValueString(), plan.Name.ValueString()
+	ctx = withDatabaseFields(ctx, region, name)
+	spec, diags := plan.spec(ctx)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	// The configured version, not the planned one: 0 asks for the latest.
+	spec.SchemaVersion = config.SchemaVersion.ValueInt64()
+	answer, err := r.client.DatabasePlan(ctx, region, name, spec)
+	if r.schemaNotPublished(ctx, err, plan.Schema.ValueString()) {
+		tflog.Warn(ctx, "Planned database on a schema that does not exist yet", map[string]any{"schema": plan.Schema.ValueString()})
+		resp.Diagnostics.AddAttributeWarning(path.Root("schema"), "Schema Not Published Yet", fmt.Sprintf("dbfleetd "+
+			"cannot plan database %q in region %q yet: %s\n\nWhen a dbfleet_schema in this configuration creates the "+
+			"schema, the apply plans the database again after it and goes on. Otherwise the apply fails here: "+
+			"create the schema first, or correct the schema's name.", name, region, err))
+		plan.leaveRolloutUnknown(config.SchemaVersion)
+		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+		return
+	}
+	if err != nil {
+		addDatabasePlanError(&resp.Diagnostics, err, region, name, plan.Schema.ValueString(), config.SchemaVersion)
+		return
+	}
+	tflog.Info(ctx, "Planned database", map[string]any{
+		"actions":         answer.Actions,
+		"current_version": answer.CurrentVersion,
+		"target_version":  answer.TargetVersion,
+		"wave":            answer.Wave,
+		"waves":           answer.Waves,
+		"gate":            answer.Gate,
+	})
+	if hasSchema {
+		switch {
+		case followsLatest && unchanged:
+			plan.SchemaVersion = types.Int64Value(answer.TargetVersion)
+		case followsLatest:
+			plan.SchemaVersion = types.Int64Unknown()
+		}
+		plan.RolloutWave = types.Int64Value(int64(answer.Wave))
+		// The ledger stays where it is only when the version does not
+		// change and no earlier upgrade is unfinished.
+		plan.AppliedVersion = types.Int64Unknown()
+		if !replacing && plan.SchemaVersion.Equal(state.SchemaVersion) && state.AppliedVersion.Equal(state.SchemaVersion) {
+			plan.AppliedVersion = state.AppliedVersion
+		}
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
-// setDatabase sets every attribute but timeouts from db.
-func (m *databaseResourceModel) setDatabase(db *apiv1.Database) {
+// schemaNotPublished reports whether err, the answer of a :plan, refuses
+// the database because its schema does not exist: an invalid_argument that
+// is about the schema or no attribute in particular, while dbfleetd has no
+// schema of that name.
+func (r *databaseResource) schemaNotPublished(ctx context.Context, err error, schemaName string) bool {
+	var apiErr *client.APIError
+	if schemaName == "" || !errors.As(err, &apiErr) || apiErr.Code != apiv1.CodeInvalidArgument {
+		return false
+	}
+	if b, ok := findBlame(apiErr, databaseBlames); ok && b.field != "schema" {
+		return false
+	}
+	_, getErr := r.client.SchemaGet(ctx, schemaName)
+	return errors.Is(getErr, client.ErrNotFound)
+}
+
+// leaveRolloutUnknown makes what only dbfleetd's :plan can tell unknown:
+// rollout_wave, applied_version and, unless configVersion pins it,
+// schema_version. Without a schema they stay null.
+func (m *databaseResourceModel) leaveRolloutUnknown(configVersion types.Int64) {
+	if m.Schema.IsNull() {
+		return
+	}
+	if configVersion.IsNull() {
+		m.SchemaVersion = types.Int64Unknown()
+	}
+	m.AppliedVersion = types.Int64Unknown()
+	m.RolloutWave = types.Int64Unknown()
+}
+
+// spec is the desired state that m asks dbfleet for.
+func (m *databaseResourceModel) spec(ctx context.Context) (apiv1.DatabaseSpec, diag.Diagnostics) {
+	protection := m.DeletionProtection.ValueBool()
+	spec := apiv1.DatabaseSpec{
+		DeletionProtection: &protection,
+		SkipFinalBackup:    m.SkipFinalBackup.ValueBool(),
+		Schema:             m.Schema.ValueString(),
+		SchemaVersion:      m.SchemaVersion.ValueInt64(),
+	}
+	var diags diag.Diagnostics
+	if !m.Parameters.IsNull() {
+		diags = m.Parameters.ElementsAs(ctx, &spec.Parameters, false)
+	}
+	return spec, diags
+}
+
+// setDatabase sets every attribute but timeouts from db. Without a schema,
+// schema_version, applied_version and rollout_wave are null. When an
+// upgrade failed or a rollout rolled the database back, schema_version is
+// the version the database is at rather than the one it failed to reach,
+// so that the next plan shows the upgrade again (and refuses it while its
+// rollout is halted) instead of nothing. Parameters that dbfleet reports as
+// none stay an empty map when m has one.
+func (m *databaseResourceModel) setDatabase(ctx context.Context, db *apiv1.Database) diag.Diagnostics {
+	var diags diag.Diagnostics
 	m.ID = types.StringValue(databaseID(db.Region, db.Name))
 	m.Region = types.StringValue(db.Region)
 	m.Name = types.StringValue(db.Name)
 	m.DeletionProtection = types.BoolValue(db.DeletionProtection)
 	m.SkipFinalBackup = types.BoolValue(db.SkipFinalBackup)
+	m.Schema = stringOrNull(db.Schema)
+	m.SchemaVersion = types.Int64Null()
+	m.AppliedVersion = types.Int64Null()
+	m.RolloutWave = types.Int64Null()
+	if db.Schema != "" {
+		m.SchemaVersion = types.Int64Value(db.SchemaVersion)
+		if db.Status == apiv1.DatabaseStatusFailed || db.Status == apiv1.DatabaseStatusRolledBack {
+			m.SchemaVersion = types.Int64Value(db.AppliedVersion)
+		}
+		m.AppliedVersion = types.Int64Value(db.AppliedVersion)
+		m.RolloutWave = types.Int64Value(int64(db.RolloutWave))
+	}
+	switch {
+	case len(db.Parameters) > 0:
+		m.Parameters, diags = types.MapValueFrom(ctx, types.StringType, db.Parameters)
+	case m.Parameters.IsNull() || m.Parameters.IsUnknown() || len(m.Parameters.Elements()) > 0:
+		m.Parameters = types.MapNull(types.StringType)
+	}
 	m.Status = types.StringValue(db.Status)
 	m.Host = types.StringValue(db.Host)
 	m.Port = types.Int64Value(int64(db.Port))
 	m.Owner = types.StringValue(db.Owner)
 	m.Password = types.StringValue(db.Password)
+	return diags
 }
 
 // waitForOperation waits until op is done. Unless it succeeded, it returns
@@ -429,7 +687,13 @@ func (r *databaseResource) waitForOperation(ctx context.Context, op *apiv1.Opera
 	ctx = tflog.SetField(ctx, "operation_id", op.ID)
 	tflog.Info(ctx, "Waiting for dbfleet operation", map[string]any{"kind": op.Kind, "state": op.State})
 	if !op.Done {
-		last, err := r.client.WaitOperation(ctx, op.ID)
+		last, err := r.client.WaitOperation(ctx, op.ID, func(op *apiv1.Operation) {
+			tflog.Info(ctx, "dbfleet operation progressed", map[string]any{
+				"operation_id": op.ID,
+				"state":        op.State,
+				"progress":     op.Progress,
+			})
+		})
 		if err != nil {
 			return errors.New(waitFailureDetail(verb, region, name, op.ID, last, err))
 		}
@@ -494,6 +758,11 @@ func operationFailureDetail(verb, region, name string, op *apiv1.Operation) stri
 		if e.Step != "" {
 			fmt.Fprintf(&b, "\nStep: %s", e.Step)
 		}
+		if e.Code == apiv1.CodeRolloutHalted {
+			b.WriteString("\n\nThe rollout of the schema version halted. To go on, publish a newer version of the schema, " +
+				"or fix the cause and resume the rollout (POST /v1/schemas/<schema>/rollouts/<version>:resume); " +
+				"then run terraform apply again.")
+		}
 	}
 	return b.String()
 }
@@ -528,4 +797,66 @@ func quotedList(values []string) string {
 		return quoted[0]
 	}
 	return strings.Join(quoted[:len(quoted)-1], ", ") + " or " + quoted[len(quoted)-1]
+}
+
+// databaseBlames are the attributes of dbfleet_database that dbfleetd's
+// invalid_argument answers can be about, most specific keyword first.
+var databaseBlames = []blame{
+	{attribute: path.Root("parameters"), field: "parameters", keywords: []string{"parameter"},
+		summary: "Invalid Database Parameter"},
+	{attribute: path.Root("schema"), field: "schema", keywords: []string{"cannot change schema"},
+		summary: "Schema Cannot Change",
+		hint: "A database that has run migrations of one schema cannot move to another, or leave it. Keep its schema, " +
+			"or create a new database (under another name) for the other schema."},
+	{attribute: path.Root("region"), field: "region", keywords: []string{"region"}, summary: "Invalid Region",
+		hint: "Use a region that dbfleetd administers; the dbfleet_regions data source lists them."},
+	{attribute: path.Root("schema_version"), field: "schema_version", keywords: []string{"version"},
+		summary: "Invalid Schema Version",
+		hint: "Use a version of the schema's migrations, or leave schema_version out to run the schema's latest version. " +
+			"When a dbfleet_schema in this configuration adds the version, refer to it " +
+			"(schema_version = dbfleet_schema.app.latest_version) so that the plan waits for it."},
+	{attribute: path.Root("schema"), field: "schema", keywords: []string{"schema"}, summary: "Invalid Schema"},
+}
+
+// addDatabasePlanError turns dbfleetd's refusal of a database's :plan into
+// a diagnostic on the attribute at fault, saying what to do next. version
+// is the configured schema_version, null for the latest.
+func addDatabasePlanError(diags *diag.Diagnostics, err error, region, name, schemaName string, version types.Int64) {
+	target, resumeVersion := "the latest version", "<version>"
+	if !version.IsNull() {
+		target = fmt.Sprintf("version %d", version.ValueInt64())
+		resumeVersion = strconv.FormatInt(version.ValueInt64(), 10)
+	}
+	var apiErr *client.APIError
+	if !errors.As(err, &apiErr) {
+		diags.AddError("Unable to Plan Database", requestFailureDetail("plan", region, name, err))
+		return
+	}
+	switch apiErr.Code {
+	case apiv1.CodeRolloutHalted:
+		diags.AddAttributeError(path.Root("schema_version"), "Rollout Halted", fmt.Sprintf("dbfleetd refuses to move "+
+			"database %q in region %q to %s of schema %q: %s\n\nTo go on, publish a newer version or resume the rollout "+
+			"(POST /v1/schemas/%s/rollouts/%s:resume).", name, region, target, schemaName, apiErr, schemaName, resumeVersion))
+	case apiv1.CodeDowngradeImpossible:
+		diags.AddAttributeError(path.Root("schema_version"), "Downgrade Impossible", fmt.Sprintf("dbfleetd cannot move "+
+			"database %q in region %q down to %s of schema %q: %s\n\nA downgrade runs the down SQL of each version above "+
+			"the target. Add down SQL to those migrations of the dbfleet_schema, or keep schema_version where it is.",
+			name, region, target, schemaName, apiErr))
+	case apiv1.CodeInvalidArgument:
+		addBlamedError(diags, apiErr, databaseBlames, "Invalid Database Configuration",
+			fmt.Sprintf("dbfleetd refused database %q in region %q: %s", name, region, apiErr))
+	default:
+		diags.AddError("Unable to Plan Database", requestFailureDetail("plan", region, name, err))
+	}
+}
+
+// parameterDescriptions lists the allowed database parameters with the
+// values each takes, for the parameters attribute's description.
+func parameterDescriptions() string {
+	names := apiv1.DatabaseParameterNames()
+	described := make([]string, len(names))
+	for i, n := range names {
+		described[i] = "`" + n + "` (" + apiv1.DatabaseParameters[n].Description + ")"
+	}
+	return strings.Join(described, "; ")
 }

@@ -1,9 +1,14 @@
 package provider
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -14,6 +19,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
+	"github.com/hashicorp/terraform-plugin-log/tflogtest"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
@@ -86,6 +92,11 @@ func database(region, name string, deletionProtection bool) *databaseResourceMod
 		Name:               types.StringValue(name),
 		DeletionProtection: types.BoolValue(deletionProtection),
 		SkipFinalBackup:    types.BoolValue(false),
+		Schema:             types.StringNull(),
+		SchemaVersion:      types.Int64Null(),
+		Parameters:         types.MapNull(types.StringType),
+		AppliedVersion:     types.Int64Null(),
+		RolloutWave:        types.Int64Null(),
 		Status:             types.StringValue(apiv1.DatabaseStatusReady),
 		Host:               types.StringValue("127.0.0.1"),
 		Port:               types.Int64Value(5432),
@@ -97,6 +108,76 @@ func database(region, name string, deletionProtection bool) *databaseResourceMod
 			"delete": types.StringType,
 		})},
 	}
+}
+
+// onSchema returns a copy of m on schema app at version, with the ledger at
+// applied, in wave.
+func onSchema(m *databaseResourceModel, version, applied, wave int64) *databaseResourceModel {
+	c := *m
+	c.Schema = types.StringValue("app")
+	c.SchemaVersion = types.Int64Value(version)
+	c.AppliedVersion = types.Int64Value(applied)
+	c.RolloutWave = types.Int64Value(wave)
+	return &c
+}
+
+// planned returns a copy of m as Terraform plans it before ModifyPlan: the
+// computed attributes that may change unknown.
+func planned(m *databaseResourceModel) *databaseResourceModel {
+	c := *m
+	c.Status = types.StringUnknown()
+	c.AppliedVersion = types.Int64Unknown()
+	c.RolloutWave = types.Int64Unknown()
+	if !c.Schema.IsNull() && c.SchemaVersion.IsNull() {
+		c.SchemaVersion = types.Int64Unknown()
+	}
+	return &c
+}
+
+// configured returns a copy of m as its configuration: no computed values;
+// schema_version only when pinned.
+func configured(m *databaseResourceModel, pinnedVersion bool) *databaseResourceModel {
+	c := *m
+	c.ID = types.StringNull()
+	c.Status = types.StringNull()
+	c.Host = types.StringNull()
+	c.Port = types.Int64Null()
+	c.Owner = types.StringNull()
+	c.Password = types.StringNull()
+	c.AppliedVersion = types.Int64Null()
+	c.RolloutWave = types.Int64Null()
+	if !pinnedVersion {
+		c.SchemaVersion = types.Int64Null()
+	}
+	return &c
+}
+
+// planDatabase runs dbfleet_database's ModifyPlan against a fake backend
+// with replies and returns the planned model (nil when destroyed), the
+// errors as "path: summary", the error details, and the backend.
+func planDatabase(t *testing.T, replies map[string]fakeReply, state, config, plan *databaseResourceModel) (*databaseResourceModel, []string, []string, *fakeBackend) {
+	t.Helper()
+	backend, c := newFakeBackend(t, replies)
+	s := databaseSchema(t)
+	req := resource.ModifyPlanRequest{
+		State:  databaseState(t, s, state),
+		Config: tfsdk.Config(databaseState(t, s, config)),
+		Plan:   tfsdk.Plan(databaseState(t, s, plan)),
+	}
+	resp := resource.ModifyPlanResponse{Plan: req.Plan}
+
+	(&databaseResource{client: c}).ModifyPlan(context.Background(), req, &resp)
+
+	var details []string
+	for _, d := range resp.Diagnostics.Errors() {
+		details = append(details, d.Detail())
+	}
+	if resp.Plan.Raw.IsNull() {
+		return nil, errorsAt(resp.Diagnostics), details, backend
+	}
+	var got databaseResourceModel
+	require.False(t, resp.Plan.Get(context.Background(), &got).HasError())
+	return &got, errorsAt(resp.Diagnostics), details, backend
 }
 
 func TestModifyPlan(t *testing.T) {
@@ -134,18 +215,450 @@ func TestModifyPlan(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := databaseSchema(t)
-			plan := databaseState(t, s, tt.plan)
-			req := resource.ModifyPlanRequest{
-				State: databaseState(t, s, tt.state),
-				Plan:  tfsdk.Plan(plan),
+			replies := map[string]fakeReply{}
+			for _, key := range []string{"westeurope/orders", "westeurope/orders_v2", "northeurope/orders"} {
+				replies["POST /v1/databases/"+key+":plan"] = fakeReply{status: http.StatusOK, body: apiv1.DatabasePlan{Actions: []string{"put"}}}
 			}
-			resp := resource.ModifyPlanResponse{Plan: req.Plan}
+			var config *databaseResourceModel
+			if tt.plan != nil {
+				config = configured(tt.plan, false)
+			}
 
-			newDatabaseResource().(resource.ResourceWithModifyPlan).ModifyPlan(context.Background(), req, &resp)
+			_, errs, _, _ := planDatabase(t, replies, tt.state, config, tt.plan)
 
-			if diff := cmp.Diff(tt.wantErrors, errorsAt(resp.Diagnostics)); diff != "" {
+			if diff := cmp.Diff(tt.wantErrors, errs); diff != "" {
 				t.Fatalf("errors mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestModifyPlanRollout(t *testing.T) {
+	t.Parallel()
+
+	const planPath = "POST /v1/databases/westeurope/orders:plan"
+	answer := func(target int64, wave int) map[string]fakeReply {
+		return map[string]fakeReply{planPath: {status: http.StatusOK, body: apiv1.DatabasePlan{
+			Actions: []string{"migrate"}, CurrentVersion: 2, TargetVersion: target, Wave: wave, Waves: 2,
+			Gate: "wave 2 of 2 starts after westeurope/orders has run version 3 for 30s",
+		}}}
+	}
+	plain := database("westeurope", "orders", true)
+	onV3 := onSchema(plain, 3, 3, 2)
+	withWorkMem := *onV3
+	withWorkMem.Parameters = types.MapValueMust(types.StringType, map[string]attr.Value{"work_mem": types.StringValue("64MB")})
+	unknownSchema := *plain
+	unknownSchema.Schema = types.StringUnknown()
+
+	tests := []struct {
+		name    string
+		replies map[string]fakeReply
+		state   *databaseResourceModel
+		config  *databaseResourceModel
+		plan    *databaseResourceModel
+		// wantSpec is the spec sent to :plan; nil when nothing is sent.
+		wantSpec    *apiv1.DatabaseSpec
+		wantVersion types.Int64
+		wantApplied types.Int64
+		wantWave    types.Int64
+	}{
+		{
+			name:        "CreateLeavesLatestVersionToApply",
+			replies:     answer(3, 2),
+			config:      configured(onV3, false),
+			plan:        planned(configured(onV3, false)),
+			wantSpec:    &apiv1.DatabaseSpec{Schema: "app"},
+			wantVersion: types.Int64Unknown(),
+			wantApplied: types.Int64Unknown(),
+			wantWave:    types.Int64Value(2),
+		},
+		{
+			name:        "ChangeLeavesLatestVersionToApply",
+			replies:     answer(3, 2),
+			state:       onV3,
+			config:      configured(&withWorkMem, false),
+			plan:        planned(configured(&withWorkMem, false)),
+			wantSpec:    &apiv1.DatabaseSpec{Schema: "app", Parameters: map[string]string{"work_mem": "64MB"}},
+			wantVersion: types.Int64Unknown(),
+			wantApplied: types.Int64Unknown(),
+			wantWave:    types.Int64Value(2),
+		},
+		{
+			name:        "CreateSendsPinnedVersion",
+			replies:     answer(2, 1),
+			config:      configured(onSchema(plain, 2, 0, 0), true),
+			plan:        planned(configured(onSchema(plain, 2, 0, 0), true)),
+			wantSpec:    &apiv1.DatabaseSpec{Schema: "app", SchemaVersion: 2},
+			wantVersion: types.Int64Value(2),
+			wantApplied: types.Int64Unknown(),
+			wantWave:    types.Int64Value(1),
+		},
+		{
+			name:        "UnchangedDatabaseFollowsNewLatestVersion",
+			replies:     answer(4, 2),
+			state:       onV3,
+			config:      configured(onV3, false),
+			plan:        onV3,
+			wantSpec:    &apiv1.DatabaseSpec{Schema: "app"},
+			wantVersion: types.Int64Value(4),
+			wantApplied: types.Int64Unknown(),
+			wantWave:    types.Int64Value(2),
+		},
+		{
+			name:        "UnchangedDatabaseOnLatestVersionStaysPut",
+			replies:     answer(3, 2),
+			state:       onV3,
+			config:      configured(onV3, false),
+			plan:        onV3,
+			wantSpec:    &apiv1.DatabaseSpec{Schema: "app"},
+			wantVersion: types.Int64Value(3),
+			wantApplied: types.Int64Value(3),
+			wantWave:    types.Int64Value(2),
+		},
+		{
+			name:        "UnchangedPinnedDatabaseAsksNothing",
+			state:       onV3,
+			config:      configured(onV3, true),
+			plan:        onV3,
+			wantVersion: types.Int64Value(3),
+			wantApplied: types.Int64Value(3),
+			wantWave:    types.Int64Value(2),
+		},
+		{
+			name:        "OtherChangeKeepsAppliedVersion",
+			replies:     answer(3, 2),
+			state:       onV3,
+			config:      configured(&withWorkMem, true),
+			plan:        planned(&withWorkMem),
+			wantSpec:    &apiv1.DatabaseSpec{Schema: "app", SchemaVersion: 3, Parameters: map[string]string{"work_mem": "64MB"}},
+			wantVersion: types.Int64Value(3),
+			wantApplied: types.Int64Value(3),
+			wantWave:    types.Int64Value(2),
+		},
+		{
+			name:        "UnfinishedUpgradeLeavesAppliedVersionUnknown",
+			replies:     answer(3, 2),
+			state:       onSchema(plain, 3, 2, 2),
+			config:      configured(&withWorkMem, true),
+			plan:        planned(&withWorkMem),
+			wantSpec:    &apiv1.DatabaseSpec{Schema: "app", SchemaVersion: 3, Parameters: map[string]string{"work_mem": "64MB"}},
+			wantVersion: types.Int64Value(3),
+			wantApplied: types.Int64Unknown(),
+			wantWave:    types.Int64Value(2),
+		},
+		{
+			name:        "UnknownSchemaSkipsPlan",
+			config:      configured(&unknownSchema, false),
+			plan:        planned(&unknownSchema),
+			wantVersion: types.Int64Unknown(),
+			wantApplied: types.Int64Unknown(),
+			wantWave:    types.Int64Unknown(),
+		},
+		{
+			name:        "NoSchema",
+			replies:     answer(0, 0),
+			config:      configured(plain, false),
+			plan:        planned(configured(plain, false)),
+			wantSpec:    &apiv1.DatabaseSpec{},
+			wantVersion: types.Int64Null(),
+			wantApplied: types.Int64Null(),
+			wantWave:    types.Int64Null(),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			got, errs, _, backend := planDatabase(t, tt.replies, tt.state, tt.config, tt.plan)
+
+			require.Empty(t, errs)
+			if tt.wantSpec == nil {
+				require.Empty(t, backend.requests())
+			} else {
+				require.Equal(t, []string{planPath}, backend.requests())
+				var spec apiv1.DatabaseSpec
+				backend.body(t, planPath, &spec)
+				protection := true
+				tt.wantSpec.DeletionProtection = &protection
+				if diff := cmp.Diff(*tt.wantSpec, spec); diff != "" {
+					t.Fatalf("spec mismatch (-want +got):\n%s", diff)
+				}
+			}
+			require.Equal(t, tt.wantVersion, got.SchemaVersion, "schema_version")
+			require.Equal(t, tt.wantApplied, got.AppliedVersion, "applied_version")
+			require.Equal(t, tt.wantWave, got.RolloutWave, "rollout_wave")
+		})
+	}
+}
+
+func TestModifyPlanRolloutErrors(t *testing.T) {
+	t.Parallel()
+
+	const planPath = "POST /v1/databases/westeurope/orders:plan"
+	pinned := onSchema(database("westeurope", "orders", true), 3, 0, 0)
+	latest := configured(pinned, false)
+	tests := []struct {
+		name       string
+		reply      fakeReply
+		config     *databaseResourceModel
+		wantError  string
+		wantDetail []string
+	}{
+		{
+			name: "RolloutHalted",
+			reply: apiErrorReply(http.StatusConflict, apiv1.CodeRolloutHalted, "the rollout of schema app version 3 halted: "+
+				"check migration failed in region westeurope (database orders): syntax error"),
+			config:    configured(pinned, true),
+			wantError: "schema_version: Rollout Halted",
+			wantDetail: []string{
+				`dbfleetd refuses to move database "orders" in region "westeurope" to version 3 of schema "app"`,
+				"(rollout_halted): the rollout of schema app version 3 halted: check migration failed in region westeurope",
+				"publish a newer version or resume the rollout (POST /v1/schemas/app/rollouts/3:resume)",
+			},
+		},
+		{
+			name:       "RolloutHaltedOnLatestVersion",
+			reply:      apiErrorReply(http.StatusConflict, apiv1.CodeRolloutHalted, "the rollout of schema app version 4 halted"),
+			config:     latest,
+			wantError:  "schema_version: Rollout Halted",
+			wantDetail: []string{"to the latest version of schema \"app\"", "(POST /v1/schemas/app/rollouts/<version>:resume)"},
+		},
+		{
+			name: "DowngradeImpossible",
+			reply: apiErrorReply(http.StatusBadRequest, apiv1.CodeDowngradeImpossible,
+				"orders in westeurope cannot go from version 4 down to 3: migration 4 of schema app has no down SQL"),
+			config:     configured(pinned, true),
+			wantError:  "schema_version: Downgrade Impossible",
+			wantDetail: []string{"down to version 3", "migration 4 of schema app has no down SQL", "Add down SQL"},
+		},
+		{
+			name: "UnknownRegion",
+			reply: apiErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument,
+				"region westeurope is not configured; configured regions: [northeurope eastus]"),
+			config:     latest,
+			wantError:  "region: Invalid Region",
+			wantDetail: []string{"dbfleet_regions data source"},
+		},
+		{
+			name:       "UnknownVersion",
+			reply:      apiErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument, "schema app has no version 3; its latest version is 2"),
+			config:     configured(pinned, true),
+			wantError:  "schema_version: Invalid Schema Version",
+			wantDetail: []string{"schema app has no version 3"},
+		},
+		{
+			name: "SchemaCannotChange",
+			reply: apiErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument,
+				"database orders in westeurope runs schema billing at version 3 and cannot change schema; create a new database instead"),
+			config:     latest,
+			wantError:  "schema: Schema Cannot Change",
+			wantDetail: []string{"cannot change schema", "create a new database (under another name)"},
+		},
+		{
+			name: "UnknownParameter",
+			reply: apiErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument,
+				`parameter "fsync" is not allowed; allowed parameters: [lock_timeout work_mem]`),
+			config:     latest,
+			wantError:  "parameters: Invalid Database Parameter",
+			wantDetail: []string{`parameter "fsync" is not allowed`},
+		},
+		{
+			name: "FieldNamedInDetails",
+			reply: fakeReply{status: http.StatusBadRequest, body: apiv1.ErrorResponse{Error: apiv1.Error{
+				Code: apiv1.CodeInvalidArgument, Message: "no such thing", Details: map[string]string{detailField: "region"},
+			}}},
+			config:    latest,
+			wantError: "region: Invalid Region",
+		},
+		{
+			name:       "UnplacedInvalidArgument",
+			reply:      apiErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument, "the spec is wrong"),
+			config:     latest,
+			wantError:  ": Invalid Database Configuration",
+			wantDetail: []string{"the spec is wrong"},
+		},
+		{
+			name:       "ServerError",
+			reply:      apiErrorReply(http.StatusInternalServerError, apiv1.CodeInternal, "boom"),
+			config:     latest,
+			wantError:  ": Unable to Plan Database",
+			wantDetail: []string{`Could not plan database "orders" in region "westeurope"`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			replies := map[string]fakeReply{
+				planPath:              tt.reply,
+				"GET /v1/schemas/app": {status: http.StatusOK, body: apiv1.Schema{Name: "app", LatestVersion: 4}},
+			}
+			_, errs, details, _ := planDatabase(t, replies, nil, tt.config, planned(tt.config))
+
+			require.Equal(t, []string{tt.wantError}, errs)
+			for _, want := range tt.wantDetail {
+				require.Contains(t, details[0], want)
+			}
+		})
+	}
+}
+
+func TestSetDatabase(t *testing.T) {
+	t.Parallel()
+
+	emptyParameters := types.MapValueMust(types.StringType, map[string]attr.Value{})
+	tests := []struct {
+		name           string
+		db             apiv1.Database
+		prior          types.Map
+		wantParameters types.Map
+		wantVersion    types.Int64
+		wantApplied    types.Int64
+		wantWave       types.Int64
+	}{
+		{
+			name:           "WithoutSchema",
+			db:             apiv1.Database{Region: "westeurope", Name: "orders"},
+			prior:          types.MapNull(types.StringType),
+			wantParameters: types.MapNull(types.StringType),
+			wantVersion:    types.Int64Null(),
+			wantApplied:    types.Int64Null(),
+			wantWave:       types.Int64Null(),
+		},
+		{
+			name: "OnSchema",
+			db: apiv1.Database{Region: "westeurope", Name: "orders", Schema: "app", SchemaVersion: 3, AppliedVersion: 2, RolloutWave: 2,
+				Parameters: map[string]string{"work_mem": "64MB"}},
+			prior:          types.MapNull(types.StringType),
+			wantParameters: types.MapValueMust(types.StringType, map[string]attr.Value{"work_mem": types.StringValue("64MB")}),
+			wantVersion:    types.Int64Value(3),
+			wantApplied:    types.Int64Value(2),
+			wantWave:       types.Int64Value(2),
+		},
+		{
+			name: "FailedUpgrade",
+			db: apiv1.Database{Region: "westeurope", Name: "orders", Schema: "app", SchemaVersion: 3, AppliedVersion: 2, RolloutWave: 1,
+				Status: apiv1.DatabaseStatusFailed},
+			prior:          types.MapNull(types.StringType),
+			wantParameters: types.MapNull(types.StringType),
+			wantVersion:    types.Int64Value(2),
+			wantApplied:    types.Int64Value(2),
+			wantWave:       types.Int64Value(1),
+		},
+		{
+			name: "RolledBack",
+			db: apiv1.Database{Region: "northeurope", Name: "orders", Schema: "app", SchemaVersion: 3, AppliedVersion: 2, RolloutWave: 2,
+				Status: apiv1.DatabaseStatusRolledBack},
+			prior:          types.MapNull(types.StringType),
+			wantParameters: types.MapNull(types.StringType),
+			wantVersion:    types.Int64Value(2),
+			wantApplied:    types.Int64Value(2),
+			wantWave:       types.Int64Value(2),
+		},
+		{
+			name: "UpgradeWaitingOnGate",
+			db: apiv1.Database{Region: "northeurope", Name: "orders", Schema: "app", SchemaVersion: 3, AppliedVersion: 2, RolloutWave: 2,
+				Status: apiv1.DatabaseStatusWaiting},
+			prior:          types.MapNull(types.StringType),
+			wantParameters: types.MapNull(types.StringType),
+			wantVersion:    types.Int64Value(3),
+			wantApplied:    types.Int64Value(2),
+			wantWave:       types.Int64Value(2),
+		},
+		{
+			name:           "KeepsEmptyParameters",
+			db:             apiv1.Database{Region: "westeurope", Name: "orders"},
+			prior:          emptyParameters,
+			wantParameters: emptyParameters,
+			wantVersion:    types.Int64Null(),
+			wantApplied:    types.Int64Null(),
+			wantWave:       types.Int64Null(),
+		},
+		{
+			name:           "ParametersRemovedOutsideTerraform",
+			db:             apiv1.Database{Region: "westeurope", Name: "orders"},
+			prior:          types.MapValueMust(types.StringType, map[string]attr.Value{"work_mem": types.StringValue("64MB")}),
+			wantParameters: types.MapNull(types.StringType),
+			wantVersion:    types.Int64Null(),
+			wantApplied:    types.Int64Null(),
+			wantWave:       types.Int64Null(),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m := database("westeurope", "orders", true)
+			m.Parameters = tt.prior
+
+			require.False(t, m.setDatabase(context.Background(), &tt.db).HasError())
+
+			require.Equal(t, tt.wantParameters, m.Parameters, "parameters")
+			require.Equal(t, tt.wantVersion, m.SchemaVersion, "schema_version")
+			require.Equal(t, tt.wantApplied, m.AppliedVersion, "applied_version")
+			require.Equal(t, tt.wantWave, m.RolloutWave, "rollout_wave")
+		})
+	}
+}
+
+func TestDatabaseConfigValidation(t *testing.T) {
+	t.Parallel()
+
+	withParameters := func(params map[string]string) *databaseResourceModel {
+		m := configured(database("westeurope", "orders", true), false)
+		values := make(map[string]attr.Value, len(params))
+		for k, v := range params {
+			values[k] = types.StringValue(v)
+		}
+		m.Parameters = types.MapValueMust(types.StringType, values)
+		return m
+	}
+	versionWithoutSchema := configured(database("westeurope", "orders", true), true)
+	versionWithoutSchema.SchemaVersion = types.Int64Value(2)
+	versionZero := configured(onSchema(database("westeurope", "orders", true), 0, 0, 0), true)
+
+	tests := []struct {
+		name       string
+		config     *databaseResourceModel
+		wantErrors []string
+		wantDetail string
+	}{
+		{name: "Valid", config: withParameters(map[string]string{"statement_timeout": "30s", "search_path": "app, public"})},
+		{
+			name:       "UnknownParameter",
+			config:     withParameters(map[string]string{"fsync": "off"}),
+			wantErrors: []string{`parameters["fsync"]: Invalid Database Parameter`},
+			wantDetail: "allowed parameters: [default_transaction_isolation idle_in_transaction_session_timeout lock_timeout " +
+				"maintenance_work_mem search_path statement_timeout timezone work_mem]",
+		},
+		{
+			name:       "BadParameterValue",
+			config:     withParameters(map[string]string{"work_mem": "lots"}),
+			wantErrors: []string{`parameters["work_mem"]: Invalid Database Parameter`},
+			wantDetail: `work_mem = "lots" is not valid`,
+		},
+		{
+			name:       "VersionWithoutSchema",
+			config:     versionWithoutSchema,
+			wantErrors: []string{"schema_version: Invalid Attribute Combination"},
+		},
+		{
+			name:       "VersionZero",
+			config:     versionZero,
+			wantErrors: []string{"schema_version: Invalid Attribute Value"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := databaseSchema(t)
+
+			errs, details := validateConfig(t, "dbfleet_database", databaseState(t, s, tt.config).Raw)
+
+			if diff := cmp.Diff(tt.wantErrors, errs); diff != "" {
+				t.Fatalf("errors mismatch (-want +got):\n%s", diff)
+			}
+			if tt.wantDetail != "" {
+				require.Contains(t, details[0], tt.wantDetail)
 			}
 		})
 	}
@@ -172,6 +685,21 @@ Error code: step_failed
 Message: role orders_owner exists
 Region: westeurope
 Step: create_role`,
+		},
+		{
+			name: "RolloutHalted",
+			detail: operationFailureDetail("update", "northeurope", "orders", &apiv1.Operation{
+				ID:    "op-3",
+				State: apiv1.OperationFailed,
+				Error: &apiv1.OperationError{Code: apiv1.CodeRolloutHalted, Message: "the rollout of app version 3 halted in westeurope: migration failed", Region: "westeurope"},
+			}),
+			want: `dbfleet could not update database "orders" in region "northeurope": operation op-3 ended failed.
+
+Error code: rollout_halted
+Message: the rollout of app version 3 halted in westeurope: migration failed
+Region: westeurope
+
+The rollout of the schema version halted. To go on, publish a newer version of the schema, or fix the cause and resume the rollout (POST /v1/schemas/<schema>/rollouts/<version>:resume); then run terraform apply again.`,
 		},
 		{
 			name: "WaitTimedOut",
@@ -213,4 +741,72 @@ func TestQuotedList(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, "`a`", quotedList([]string{"a"}))
 	require.Equal(t, "`a`, `b` or `c`", quotedList([]string{"a", "b", "c"}))
+}
+
+func TestWaitForOperationLogsProgress(t *testing.T) {
+	t.Parallel()
+	const gate = "waiting: wave 2 of 2 starts after westeurope/orders has run version 3 for 30s (12s left)"
+	var polls atomic.Int64
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op := apiv1.Operation{ID: "op-1", State: apiv1.OperationPending, Progress: gate}
+		if polls.Add(1) > 1 {
+			op = apiv1.Operation{ID: "op-1", State: apiv1.OperationSucceeded, Done: true}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(op)
+	}))
+	t.Cleanup(server.Close)
+	c, err := client.New(client.Config{Endpoint: server.URL, Token: "t0ken"})
+	require.NoError(t, err)
+	var logs bytes.Buffer
+	ctx := tflogtest.RootLogger(context.Background(), &logs)
+
+	err = (&databaseResource{client: c}).waitForOperation(ctx, &apiv1.Operation{ID: "op-1", State: apiv1.OperationPending},
+		"update", "northeurope", "orders")
+
+	require.NoError(t, err)
+	entries, err := tflogtest.MultilineJSONDecode(&logs)
+	require.NoError(t, err)
+	var progressed []map[string]any
+	for _, e := range entries {
+		if e["@message"] == "dbfleet operation progressed" {
+			progressed = append(progressed, e)
+		}
+	}
+	require.Len(t, progressed, 1)
+	require.Equal(t, "info", progressed[0]["@level"])
+	require.Equal(t, "op-1", progressed[0]["operation_id"])
+	require.Equal(t, apiv1.OperationPending, progressed[0]["state"])
+	require.Equal(t, gate, progressed[0]["progress"])
+}
+
+func TestModifyPlanSchemaNotPublishedYet(t *testing.T) {
+	t.Parallel()
+	const planPath = "POST /v1/databases/westeurope/orders:plan"
+	backend, c := newFakeBackend(t, map[string]fakeReply{
+		planPath: apiErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument,
+			"schema app does not exist; create it (dbfleet_schema) before the databases that run it"),
+	})
+	s := databaseSchema(t)
+	config := configured(onSchema(database("westeurope", "orders", true), 0, 0, 0), false)
+	req := resource.ModifyPlanRequest{
+		State:  databaseState(t, s, nil),
+		Config: tfsdk.Config(databaseState(t, s, config)),
+		Plan:   tfsdk.Plan(databaseState(t, s, planned(config))),
+	}
+	resp := resource.ModifyPlanResponse{Plan: req.Plan}
+
+	(&databaseResource{client: c}).ModifyPlan(context.Background(), req, &resp)
+
+	require.Equal(t, []string{planPath, "GET /v1/schemas/app"}, backend.requests())
+	require.False(t, resp.Diagnostics.HasError(), "%v", resp.Diagnostics)
+	warnings := resp.Diagnostics.Warnings()
+	require.Len(t, warnings, 1)
+	require.Equal(t, "Schema Not Published Yet", warnings[0].Summary())
+	require.Contains(t, warnings[0].Detail(), "schema app does not exist")
+	var got databaseResourceModel
+	require.False(t, resp.Plan.Get(context.Background(), &got).HasError())
+	require.True(t, got.SchemaVersion.IsUnknown(), "schema_version")
+	require.True(t, got.RolloutWave.IsUnknown(), "rollout_wave")
+	require.True(t, got.AppliedVersion.IsUnknown(), "applied_version")
 }

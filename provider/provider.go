@@ -206,6 +206,7 @@ func (p *dbfleetProvider) Configure(ctx context.Context, req provider.ConfigureR
 func (p *dbfleetProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		newDatabaseResource,
+		newSchemaResource,
 	}
 }
 

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -30,6 +31,7 @@ func TestProviderSchemas(t *testing.T) {
 		t.Errorf("%s: %s: %s", d.Severity, d.Summary, d.Detail)
 	}
 	require.Contains(t, resp.ResourceSchemas, "dbfleet_database")
+	require.Contains(t, resp.ResourceSchemas, "dbfleet_schema")
 	require.Contains(t, resp.DataSourceSchemas, "dbfleet_regions")
 	require.True(t, hasSensitive(resp.Provider, "token"), "token is sensitive")
 	require.True(t, hasSensitive(resp.ResourceSchemas["dbfleet_database"], "password"), "password is sensitive")
@@ -158,4 +160,50 @@ func TestProviderConfigure(t *testing.T) {
 			require.IsType(t, &client.Client{}, resp.DataSourceData)
 		})
 	}
+}
+
+// validateConfig validates config for the resource typeName as Terraform
+// asks the provider to, running every validator of its schema, and returns
+// the errors as "path: summary" and their details.
+func validateConfig(t *testing.T, typeName string, config tftypes.Value) (errs, details []string) {
+	t.Helper()
+	ctx := context.Background()
+	server, err := providerserver.NewProtocol6WithError(New("test")())()
+	require.NoError(t, err)
+	dv, err := tfprotov6.NewDynamicValue(config.Type(), config)
+	require.NoError(t, err)
+
+	resp, err := server.ValidateResourceConfig(ctx, &tfprotov6.ValidateResourceConfigRequest{TypeName: typeName, Config: &dv})
+
+	require.NoError(t, err)
+	for _, d := range resp.Diagnostics {
+		if d.Severity != tfprotov6.DiagnosticSeverityError {
+			continue
+		}
+		errs = append(errs, renderAttributePath(d.Attribute)+": "+d.Summary)
+		details = append(details, d.Detail)
+	}
+	return errs, details
+}
+
+// renderAttributePath renders p as the framework renders a path, such as
+// migrations[1].version or parameters["work_mem"].
+func renderAttributePath(p *tftypes.AttributePath) string {
+	var b strings.Builder
+	for _, step := range p.Steps() {
+		switch s := step.(type) {
+		case tftypes.AttributeName:
+			if b.Len() > 0 {
+				b.WriteString(".")
+			}
+			b.WriteString(string(s))
+		case tftypes.ElementKeyInt:
+			fmt.Fprintf(&b, "[%d]", int64(s))
+		case tftypes.ElementKeyString:
+			fmt.Fprintf(&b, "[%q]", string(s))
+		default:
+			fmt.Fprintf(&b, "[%v]", s)
+		}
+	}
+	return b.String()
 }

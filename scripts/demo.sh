@@ -2,13 +2,15 @@
 # The demo of `make demo` and `make demo-down`.
 #
 #   demo.sh up    start `bin/dbfleetd dev` in the background (data, logs and pid file in
-#                 .dbfleet-dev/) and apply examples/stamp for every examples/stamp/regions/*.tfvars
+#                 .dbfleet-dev/), apply examples/stamp/schema, then examples/stamp for every
+#                 examples/stamp/regions/*.tfvars, canary first
 #   demo.sh down  destroy what up applied and stop dbfleetd (SIGTERM)
 #
 # Each region has its own Terraform state: a workspace named after the region
-# (examples/stamp/terraform.tfstate.d/<region>/). `make demo` builds bin/dbfleetd and installs the
-# provider into Terraform's implicit local mirror first; the provider's version must match that
-# installed one.
+# (examples/stamp/terraform.tfstate.d/<region>/). The schema that the regions' databases run has
+# a state of its own (examples/stamp/schema/terraform.tfstate). `make demo` builds bin/dbfleetd
+# and installs the provider into Terraform's implicit local mirror first; the provider's version
+# must match that installed one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,7 @@ pid_file="$dev_dir/dbfleetd.pid"
 env_file="$dev_dir/dbfleetd.env"
 log_file="$dev_dir/dbfleetd.log"
 stamp=examples/stamp
+schema="$stamp/schema"
 export CHECKPOINT_DISABLE=1
 # A CLI configuration file that is named but missing only makes Terraform warn on every command.
 if [[ -n "${TF_CLI_CONFIG_FILE:-}" && ! -e "$TF_CLI_CONFIG_FILE" ]]; then
@@ -32,6 +35,21 @@ regions() {
   local f
   for f in "$stamp"/regions/*.tfvars; do
     basename "$f" .tfvars
+  done
+}
+
+# regions_in_wave_order prints the regions in the order of the schema's rollout waves, the regions
+# that no wave names last: applied one after another, no region waits for a canary applied after it.
+regions_in_wave_order() {
+  local tf="$1" waves region
+  waves="$("$tf" -chdir="$schema" output -json waves | tr -d '[]" ' | tr ',' '\n')"
+  for region in $waves; do
+    if [[ -f "$stamp/regions/$region.tfvars" ]]; then
+      echo "$region"
+    fi
+  done
+  for region in $(regions); do
+    grep -qx "$region" <<<"$waves" || echo "$region"
   done
 }
 
@@ -72,10 +90,14 @@ up() {
   start_dbfleetd
   eval "$(cat "$env_file")"
 
-  # The provider was just rebuilt: drop the lock file, whose checksum is the previous build's.
-  rm -f "$stamp/.terraform.lock.hcl"
+  # The provider was just rebuilt: drop the lock files, whose checksums are the previous build's.
+  rm -f "$stamp/.terraform.lock.hcl" "$schema/.terraform.lock.hcl"
+  # The schema first: the regions' databases run it.
+  echo "== schema"
+  "$tf" -chdir="$schema" init -input=false
+  "$tf" -chdir="$schema" apply -input=false -auto-approve
   "$tf" -chdir="$stamp" init -input=false
-  for region in $(regions); do
+  for region in $(regions_in_wave_order "$tf"); do
     echo "== $region"
     "$tf" -chdir="$stamp" workspace select -or-create "$region"
     "$tf" -chdir="$stamp" apply -input=false -auto-approve -var-file="regions/$region.tfvars"
@@ -112,6 +134,11 @@ down() {
     "$tf" -chdir="$stamp" apply -input=false -auto-approve -var-file="regions/$region.tfvars" -var deletion_protection=false
     "$tf" -chdir="$stamp" destroy -input=false -auto-approve -var-file="regions/$region.tfvars" -var deletion_protection=false
   done
+  # The schema last: dbfleetd refuses to delete it while databases run it.
+  if [[ -f "$schema/terraform.tfstate" && -n "$("$tf" -chdir="$schema" state list)" ]]; then
+    echo "== schema"
+    "$tf" -chdir="$schema" destroy -input=false -auto-approve
+  fi
   pid="$(cat "$pid_file")"
   echo "stopping dbfleetd (pid $pid)"
   kill -TERM "$pid"

@@ -32,11 +32,31 @@ func (s *Server) wireDatabase(db *store.Database, wave int) apiv1.Database {
 		Region: db.Region, Name: db.Name,
 		DeletionProtection: db.DeletionProtection, SkipFinalBackup: db.SkipFinalBackup,
 		Schema: db.Schema, SchemaVersion: db.SchemaVersion, Parameters: db.Parameters,
-		AppliedVersion: db.AppliedVersion, RolloutWave: wave,
+		AppliedVersion: db.AppliedVersion, RolloutWave: wave, ReplicaOf: db.ReplicaOf,
 		Status: db.Status, Host: host, Port: port, Owner: db.Owner, Password: db.Password,
 		Generation: db.Generation, ObservedGeneration: db.ObservedGeneration,
 		OperationID: db.OperationID, CreatedAt: db.CreatedAt, UpdatedAt: db.UpdatedAt,
 	}
+}
+
+func wireReplication(r *store.Replication) (*apiv1.ReplicationStatus, *apiv1.ConsistencyCheck) {
+	st := &apiv1.ReplicationStatus{State: r.Status.State, Tables: r.Status.Tables, LagBytes: r.Status.LagBytes,
+		LagSeconds: r.Status.LagSeconds, Error: r.Status.Error, ObservedAt: r.Status.ObservedAt}
+	if st.State == "" {
+		st.State = "unknown"
+	}
+	if r.Consistency.Result == "" {
+		return st, nil
+	}
+	c := &apiv1.ConsistencyCheck{CheckedAt: r.Consistency.CheckedAt, Result: r.Consistency.Result, Error: r.Consistency.Error}
+	for _, t := range r.Consistency.Tables {
+		tc := apiv1.TableCheck{Table: t.Table, Consistent: t.Consistent, SourceRows: t.SourceRows, ReplicaRows: t.ReplicaRows, Error: t.Error}
+		for _, kr := range t.DifferingRanges {
+			tc.DifferingRanges = append(tc.DifferingRanges, apiv1.KeyRange{From: kr.From, To: kr.To})
+		}
+		c.Tables = append(c.Tables, tc)
+	}
+	return st, c
 }
 
 // etag is a strong entity tag: a hash of the representation a GET returns.

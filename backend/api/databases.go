@@ -40,6 +40,13 @@ func (s *Server) databaseGet(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := s.wireDatabase(db, s.rolloutWave(r, db, map[string][][]string{}))
+	if db.ReplicaOf != "" {
+		repl, err := s.store.ReplicationGet(r.Context(), key)
+		if err != nil {
+			return err
+		}
+		out.Replication, out.Consistency = wireReplication(repl)
+	}
 	w.Header().Set("ETag", etag(out))
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -90,6 +97,7 @@ func databaseApplyParams(r *http.Request) (*ops.DatabaseApplyParams, error) {
 		Region: key.Region, Name: key.Name,
 		DeletionProtection: spec.DeletionProtection, SkipFinalBackup: spec.SkipFinalBackup,
 		Schema: spec.Schema, SchemaVersion: spec.SchemaVersion, Parameters: spec.Parameters,
+		ReplicaOf: spec.ReplicaOf,
 		RequestID: requestIDFrom(r.Context()),
 	}, nil
 }
@@ -101,6 +109,20 @@ func (s *Server) databasePut(w http.ResponseWriter, r *http.Request) error {
 	}
 	params.Precondition = s.ifMatch(r)
 	op, err := s.operations.DatabaseApply(r.Context(), params)
+	if err != nil {
+		return err
+	}
+	writeOperationAccepted(w, op)
+	return nil
+}
+
+// databaseVerify answers POST /v1/databases/{region}/{name}:verify.
+func (s *Server) databaseVerify(w http.ResponseWriter, r *http.Request) error {
+	key, err := databaseKey(r)
+	if err != nil {
+		return err
+	}
+	op, err := s.operations.DatabaseVerify(r.Context(), key.Region, key.Name, requestIDFrom(r.Context()))
 	if err != nil {
 		return err
 	}
@@ -167,7 +189,9 @@ func decodeBody(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return badRequest("request body is not valid: " + err.Error())
 	}
-	if dec.More() {
+	// More() would miss a stray closing ']' or '}': only the end of input
+	// may follow the object.
+	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("request body has data after the JSON object")
 	}
 	return nil

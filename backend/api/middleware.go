@@ -95,6 +95,9 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 		if v := r.PathValue("region"); v != "" {
 			ev = ev.Str("region", v)
 		}
+		if v := r.PathValue("id"); v != "" {
+			ev = ev.Str("operationId", v)
+		}
 		if v := r.PathValue("name"); v != "" && strings.Contains(route, "/v1/databases/") {
 			ev = ev.Str("database", v)
 		}

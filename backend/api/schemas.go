@@ -32,8 +32,18 @@ func schemaSpec(r *http.Request) (ops.SchemaSpec, error) {
 			}
 			spec.Rollout.BakeTime = d
 		}
-		if hc := p.HealthChecks; hc != nil && hc.Connectable != nil {
-			spec.Rollout.SkipConnectableCheck = !*hc.Connectable
+		if hc := p.HealthChecks; hc != nil {
+			if hc.Connectable != nil {
+				spec.Rollout.SkipConnectableCheck = !*hc.Connectable
+			}
+			spec.Rollout.ReplicaConsistent = hc.ReplicaConsistent
+			if hc.MaxReplicationLag != "" {
+				d, err := time.ParseDuration(hc.MaxReplicationLag)
+				if err != nil || d <= 0 {
+					return spec, badRequest(fmt.Sprintf("health_checks max_replication_lag %q is not a positive duration such as 10s", hc.MaxReplicationLag))
+				}
+				spec.Rollout.MaxReplicationLag = d
+			}
 		}
 	}
 	return spec, nil
@@ -52,7 +62,8 @@ func wireSchema(s *ops.SchemaStatus) apiv1.Schema {
 	out := apiv1.Schema{
 		Name: s.Name,
 		Rollout: apiv1.RolloutPolicy{Waves: s.Rollout.Waves, WaveSize: s.Rollout.WaveSize, BakeTime: s.Rollout.BakeTime.String(),
-			OnFailure: s.Rollout.OnFailure, HealthChecks: &apiv1.HealthChecks{Connectable: &connectable}},
+			OnFailure: s.Rollout.OnFailure, HealthChecks: &apiv1.HealthChecks{Connectable: &connectable,
+				ReplicaConsistent: s.Rollout.ReplicaConsistent, MaxReplicationLag: durationOrEmpty(s.Rollout.MaxReplicationLag)}},
 		LatestVersion: s.LatestVersion(), Checksum: s.Checksum(), Waves: s.Waves,
 		Migrations: []apiv1.Migration{}, Rollouts: []apiv1.Rollout{},
 		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
@@ -199,4 +210,11 @@ func (s *Server) rolloutWave(r *http.Request, db *store.Database, cache map[stri
 		}
 	}
 	return 0
+}
+
+func durationOrEmpty(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
 }

@@ -177,7 +177,9 @@ type looseStore struct {
 	token *store.Token
 }
 
-func (s looseStore) TokenGetByHash(context.Context, string) (*store.Token, error) { return s.token, nil }
+func (s looseStore) TokenGetByHash(context.Context, string) (*store.Token, error) {
+	return s.token, nil
+}
 
 func TestTokenHashIsComparedAfterLookup(t *testing.T) {
 	t.Parallel()
@@ -356,4 +358,30 @@ func TestTokens(t *testing.T) {
 		require.Error(t, ValidateTokenName(bad), "%q", bad)
 	}
 	require.Equal(t, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", HashToken("test"))
+}
+
+func TestRequestBodiesAreBoundedAndStrict(t *testing.T) {
+	t.Parallel()
+	b := setupSecurity(t, RateLimit{PerSecond: -1})
+	for _, tc := range []struct {
+		name, body string
+	}{
+		{"LargerThan1MiB", `{"skip_final_backup": true, "schema": "` + strings.Repeat("a", maxBodyBytes) + `"}`},
+		{"UnknownField", `{"deletion_protectio": false}`},
+		{"TrailingData", `{"skip_final_backup": true} {"skip_final_backup": false}`},
+		{"StrayClosingBracket", `{"skip_final_backup": true}]`},
+		{"WrongType", `{"skip_final_backup": "yes"}`},
+		{"NotJSON", `skip_final_backup=true`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPut, b.url+"/v1/databases/westeurope/orders", strings.NewReader(tc.body))
+			require.NoError(t, err)
+			req.Header.Set("Authorization", bearer(b.tokens["write"]))
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+			require.Zero(t, b.ops.reached.Load(), "nothing starts")
+		})
+	}
 }

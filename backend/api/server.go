@@ -30,6 +30,7 @@ type Operations interface {
 	SchemaDelete(ctx context.Context, name string) error
 	SchemaValidate(ctx context.Context, name string, spec ops.SchemaSpec) (*ops.SchemaValidation, error)
 	RolloutResume(ctx context.Context, schema string, version int64) (*ops.SchemaStatus, error)
+	DatabaseVerify(ctx context.Context, region, name, requestID string) (*store.Operation, error)
 }
 
 // Regions reports on the regions' servers.
@@ -101,8 +102,9 @@ func (s *Server) routes() {
 	s.handle("GET /v1/databases/{region}/{name}", read, s.databaseGet)
 	s.handle("PUT /v1/databases/{region}/{name}", write, s.idempotent(s.databasePut))
 	s.handle("DELETE /v1/databases/{region}/{name}", write, s.idempotent(s.databaseDelete))
-	s.handle("POST /v1/databases/{region}/{name}", read, customMethods("name", map[string]handlerFunc{
-		"plan": s.databasePlan,
+	s.handle("POST /v1/databases/{region}/{name}", write, customMethods("name", map[string]handlerFunc{
+		"plan":   s.databasePlan,
+		"verify": s.idempotent(s.databaseVerify),
 	}))
 	s.handle("PUT /v1/schemas/{name}", write, s.idempotent(s.schemaPut))
 	s.handle("GET /v1/schemas/{name}", read, s.schemaGet)

@@ -66,11 +66,17 @@ type testBundle struct {
 // shared regions, stopped when the test ends.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	return setupOn(t, fleet)
+}
+
+// setupOn is setup against the given regions.
+func setupOn(t *testing.T, regionsFleet *daemontest.Fleet) *testBundle {
+	t.Helper()
 	dir := t.TempDir()
 	pgDump, err := pgbin.Path("pg_dump")
 	require.NoError(t, err)
 	var regions []engine.RegionConfig
-	for _, r := range fleet.Regions() {
+	for _, r := range regionsFleet.Regions() {
 		regions = append(regions, engine.RegionConfig{Name: r.Name, AdminDSN: r.AdminDSN()})
 	}
 	logs := &syncBuffer{}

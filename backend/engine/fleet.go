@@ -22,6 +22,9 @@ import (
 // ErrUnknownRegion is returned for a region the fleet does not have.
 var ErrUnknownRegion = errors.New("unknown region")
 
+// ErrForeignDatabase refuses to manage a database dbfleet did not create.
+var ErrForeignDatabase = errors.New("database not managed by dbfleet")
+
 // RegionConfig is how to reach a region's PostgreSQL server.
 type RegionConfig struct {
 	Name string
@@ -150,6 +153,11 @@ func (f *Fleet) RegionHealth(ctx context.Context, name string) (*Health, error) 
 // password and attributes of the role if it exists. The role gets no
 // privileges beyond logging in.
 func (f *Fleet) RoleEnsure(ctx context.Context, regionName, role, password string) error {
+	return f.roleEnsure(ctx, regionName, role, password, "NOREPLICATION")
+}
+
+// roleEnsure is RoleEnsure with the role's REPLICATION attribute.
+func (f *Fleet) roleEnsure(ctx context.Context, regionName, role, password, replication string) error {
 	if err := ValidateIdentifier("role", role); err != nil {
 		return err
 	}
@@ -171,12 +179,12 @@ func (f *Fleet) RoleEnsure(ctx context.Context, regionName, role, password strin
 	}
 	// Utility statements take no bind parameters; the verifier is base64
 	// and '$'/':' only, quoted as a literal.
-	stmt := fmt.Sprintf("%s ROLE %s WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD %s",
-		verb, quoteIdentifier(role), quoteLiteral(verifier))
+	stmt := fmt.Sprintf("%s ROLE %s WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE %s PASSWORD %s",
+		verb, quoteIdentifier(role), replication, quoteLiteral(verifier))
 	if _, err := pool.Exec(ctx, stmt); err != nil {
 		if verb == "CREATE" && createdConcurrently(err) {
 			// Created by a concurrent run of the same step: converge with ALTER.
-			return f.RoleEnsure(ctx, regionName, role, password)
+			return f.roleEnsure(ctx, regionName, role, password, replication)
 		}
 		return fmt.Errorf("%s role %s in %s: %w", verb, role, regionName, err)
 	}
@@ -185,7 +193,12 @@ func (f *Fleet) RoleEnsure(ctx context.Context, regionName, role, password strin
 
 // DatabaseEnsure creates a database owned by owner, or gives an existing one
 // to owner. PUBLIC loses its default right to connect.
-func (f *Fleet) DatabaseEnsure(ctx context.Context, regionName, name, owner string) error {
+//
+// A database that exists with another owner was not made by dbfleet (it
+// creates each database with its owner in one statement): it is refused
+// with ErrForeignDatabase unless adopt is set, which re-owns a database
+// dbfleet made and someone gave away since.
+func (f *Fleet) DatabaseEnsure(ctx context.Context, regionName, name, owner string, adopt bool) error {
 	if err := ValidateIdentifier("database", name); err != nil {
 		return err
 	}
@@ -196,15 +209,19 @@ func (f *Fleet) DatabaseEnsure(ctx context.Context, regionName, name, owner stri
 	if err != nil {
 		return err
 	}
-	exists, err := f.DatabaseExists(ctx, regionName, name)
-	if err != nil {
-		return err
-	}
-	if !exists {
+	var current string
+	err = pool.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, name).Scan(&current)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
 		_, err := pool.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s OWNER %s", quoteIdentifier(name), quoteIdentifier(owner)))
 		if err != nil && !createdConcurrently(err) {
 			return fmt.Errorf("create database %s in %s: %w", name, regionName, err)
 		}
+	case err != nil:
+		return fmt.Errorf("look up database %s in %s: %w", name, regionName, err)
+	case current != owner && !adopt:
+		return fmt.Errorf("%w: database %s in %s exists, owned by %s; dbfleet does not take over databases it did not create: drop or rename it, or choose another name",
+			ErrForeignDatabase, name, regionName, current)
 	}
 	for _, stmt := range []string{
 		fmt.Sprintf("ALTER DATABASE %s OWNER TO %s", quoteIdentifier(name), quoteIdentifier(owner)),
@@ -215,6 +232,24 @@ func (f *Fleet) DatabaseEnsure(ctx context.Context, regionName, name, owner stri
 		}
 	}
 	return nil
+}
+
+// DatabaseOwner returns the owner of a database, or "" when it does not
+// exist.
+func (f *Fleet) DatabaseOwner(ctx context.Context, regionName, name string) (string, error) {
+	pool, err := f.pool(ctx, regionName)
+	if err != nil {
+		return "", err
+	}
+	var owner string
+	err = pool.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, name).Scan(&owner)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up owner of %s in %s: %w", name, regionName, err)
+	}
+	return owner, nil
 }
 
 // DatabaseExists tells whether a database exists in a region.

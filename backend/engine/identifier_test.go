@@ -27,6 +27,9 @@ func TestValidateIdentifier(t *testing.T) {
 		{"Quote", `a"b`, false},
 		{"Unicode", "bestellungen_ä", false},
 		{"TrailingNewline", "orders\n", false},
+		{"ReservedPrefix", "pg_orders", false},
+		{"PostgresOwnDatabase", "postgres", false},
+		{"Template", "template1", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -31,13 +31,20 @@ type Regions interface {
 	Names() []string
 	Endpoint(name string) (host string, port int, err error)
 	RoleEnsure(ctx context.Context, region, role, password string) error
-	DatabaseEnsure(ctx context.Context, region, name, owner string) error
+	DatabaseEnsure(ctx context.Context, region, name, owner string, adopt bool) error
 	DatabaseDump(ctx context.Context, region, name, path string) error
+	DatabaseOwner(ctx context.Context, region, name string) (string, error)
 	DatabaseDrop(ctx context.Context, region, name string) error
 	RoleDrop(ctx context.Context, region, role string) error
 	ParametersApply(ctx context.Context, region, database string, params map[string]string) error
 	OpenOwner(ctx context.Context, o engine.Owner) (*engine.OwnerConn, error)
 	ValidateMigrations(ctx context.Context, region string, migrations []engine.Migration) (*engine.MigrationError, error)
+	PublicationEnsure(ctx context.Context, region, database, owner, replPassword string) error
+	SubscriptionEnsure(ctx context.Context, region, database string, src engine.Source) error
+	SubscriptionDrop(ctx context.Context, region, database string) error
+	ReplicationStatusOf(ctx context.Context, region, database string, src engine.Source) (*engine.ReplicationStatus, error)
+	AwaitReplica(ctx context.Context, region, database string, src engine.Source, timeout time.Duration) error
+	CompareReplica(ctx context.Context, src engine.Source, replicaRegion string, chunkRows int) ([]engine.TableComparison, error)
 }
 
 // Config holds a Manager's dependencies.
@@ -95,7 +102,10 @@ type DatabaseApplyParams struct {
 	Schema        string
 	SchemaVersion int64
 	Parameters    map[string]string
-	RequestID     string
+	// ReplicaOf makes the database a replica of the same-named database in
+	// that region.
+	ReplicaOf string
+	RequestID string
 	// Precondition, when set, is checked against the current database (nil
 	// when there is none) inside the transaction that starts the operation.
 	Precondition func(current *store.Database) error
@@ -143,6 +153,7 @@ func (m *Manager) DatabaseApply(ctx context.Context, params *DatabaseApplyParams
 		}
 		next.SkipFinalBackup = params.SkipFinalBackup
 		next.Schema, next.SchemaVersion, next.Parameters = params.Schema, plan.TargetVersion, params.Parameters
+		next.ReplicaOf = params.ReplicaOf
 		if current == nil || specChanged(current, &next) {
 			next.Generation++
 		}
@@ -187,6 +198,12 @@ func (m *Manager) DatabaseDelete(ctx context.Context, params *DatabaseDeletePara
 		}
 		if db.OperationID != "" {
 			return &OperationInProgressError{OperationID: db.OperationID, Target: Target(db.Region, db.Name)}
+		}
+		if replicas, err := replicasOf(ctx, tx, db); err != nil {
+			return err
+		} else if len(replicas) > 0 {
+			return fmt.Errorf("%w: %s in %s has replicas (in %s first); delete them before their source",
+				ErrInUse, db.Name, db.Region, replicas[0].Region)
 		}
 		if db.DeletionProtection {
 			return fmt.Errorf("%w for database %s in %s: set deletion_protection = false and apply, then delete it",
@@ -284,7 +301,8 @@ func (m *Manager) validateTarget(region, name string) error {
 
 func specChanged(a, b *store.Database) bool {
 	return a.DeletionProtection != b.DeletionProtection || a.SkipFinalBackup != b.SkipFinalBackup ||
-		a.Schema != b.Schema || a.SchemaVersion != b.SchemaVersion || !maps.Equal(a.Parameters, b.Parameters)
+		a.Schema != b.Schema || a.SchemaVersion != b.SchemaVersion || !maps.Equal(a.Parameters, b.Parameters) ||
+		a.ReplicaOf != b.ReplicaOf
 }
 
 func checkPrecondition(check func(*store.Database) error, current *store.Database) error {
@@ -371,10 +389,13 @@ func RiverConfig(workers *river.Workers, maxWorkers int, logger *slog.Logger) *r
 		Workers:              workers,
 		JobTimeout:           10 * time.Minute,
 		RescueStuckJobsAfter: 11 * time.Minute,
-		FetchCooldown:        10 * time.Millisecond,
-		FetchPollInterval:    50 * time.Millisecond,
-		RetryPolicy:          retryPolicy{},
-		Logger:               logger,
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(monitorInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return ReplicationMonitorArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true})},
+		FetchCooldown:     10 * time.Millisecond,
+		FetchPollInterval: 50 * time.Millisecond,
+		RetryPolicy:       retryPolicy{},
+		Logger:            logger,
 	}
 }
 

@@ -11,6 +11,9 @@ type metrics struct {
 	duration   *prometheus.HistogramVec
 	halts      *prometheus.CounterVec
 	waiting    *prometheus.CounterVec
+	lagBytes   *prometheus.GaugeVec
+	lagSeconds *prometheus.GaugeVec
+	checks     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,8 +36,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Times an upgrade found its rollout gate closed and waited, by schema.",
 		}, []string{"schema"}),
 	}
+	m.lagBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dbfleet_replication_lag_bytes",
+		Help: "How many bytes of its source's WAL a replica has not confirmed, by replica region and database.",
+	}, []string{"region", "database"})
+	m.lagSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dbfleet_replication_lag_seconds",
+		Help: "A replica's replay lag as its source sees it, by replica region and database.",
+	}, []string{"region", "database"})
+	m.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dbfleet_consistency_checks_total",
+		Help: "Replica consistency checks by result: consistent, inconsistent, failed.",
+	}, []string{"result"})
 	if reg != nil {
-		reg.MustRegister(m.operations, m.duration, m.halts, m.waiting)
+		reg.MustRegister(m.operations, m.duration, m.halts, m.waiting, m.lagBytes, m.lagSeconds, m.checks)
 	}
 	return m
 }
@@ -49,3 +64,12 @@ func (m *metrics) finished(op *store.Operation) {
 func (m *metrics) rolloutHalted(schema string) { m.halts.WithLabelValues(schema).Inc() }
 
 func (m *metrics) gateWaited(schema string) { m.waiting.WithLabelValues(schema).Inc() }
+
+func (m *metrics) replicationObserved(db *store.Database, st store.ReplicationStatus) {
+	m.lagBytes.WithLabelValues(db.Region, db.Name).Set(float64(st.LagBytes))
+	m.lagSeconds.WithLabelValues(db.Region, db.Name).Set(st.LagSeconds)
+}
+
+func (m *metrics) consistencyChecked(_ *store.Database, result string) {
+	m.checks.WithLabelValues(result).Inc()
+}

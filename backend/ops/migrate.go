@@ -135,6 +135,9 @@ func (m *Manager) healthCheck(ctx context.Context, conn *engine.OwnerConn, db *s
 	if err != nil || !has {
 		return apiv1.CheckLedgerVersion, fmt.Sprintf("the ledger does not record version %d (err: %v)", version, err)
 	}
+	if db.ReplicaOf == "" {
+		return m.replicationHealth(ctx, db, schema.Rollout)
+	}
 	return "", ""
 }
 

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,7 +42,7 @@ func (m *Manager) DatabasePlan(ctx context.Context, params *DatabaseApplyParams)
 		return nil, err
 	}
 	if plan.schema != nil && plan.TargetVersion > plan.CurrentVersion {
-		db := &store.Database{Region: params.Region, Name: params.Name, Schema: plan.schema.Name, SchemaVersion: plan.TargetVersion}
+		db := &store.Database{Region: params.Region, Name: params.Name, Schema: plan.schema.Name, SchemaVersion: plan.TargetVersion, ReplicaOf: params.ReplicaOf}
 		for _, mig := range plan.schema.Migrations {
 			if mig.Version <= plan.CurrentVersion || mig.Version > plan.TargetVersion {
 				continue
@@ -76,6 +77,12 @@ func (m *Manager) planApply(ctx context.Context, q store.Queries, current *store
 				params.Name, params.Region, current.Schema, current.AppliedVersion)
 		}
 	}
+	if err := m.checkReplicaSpec(ctx, q, current, params); err != nil {
+		return nil, err
+	}
+	if current == nil && params.ReplicaOf != "" {
+		plan.Actions = append(plan.Actions, "subscribe to "+params.Name+" in "+params.ReplicaOf)
+	}
 	if !maps.Equal(params.Parameters, currentParameters(current)) {
 		plan.Actions = append(plan.Actions, "set parameters")
 	}
@@ -104,7 +111,7 @@ func (m *Manager) planApply(ctx context.Context, q store.Queries, current *store
 		return nil, invalidArgument("schema %s has no version %d; its latest version is %d", schema.Name, plan.TargetVersion, latestVersion(schema))
 	}
 	waves := resolveWaves(schema.Rollout, m.regions.Names())
-	plan.Waves, plan.Wave = len(waves), waveOf(waves, params.Region)+1
+	plan.Waves, plan.Wave = len(waves), waveOf(waves, cmp.Or(params.ReplicaOf, params.Region))+1
 
 	switch {
 	case plan.TargetVersion < plan.CurrentVersion:

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -76,8 +77,12 @@ func (m *Manager) gate(ctx context.Context, q store.Queries, db *store.Database,
 		// version the database targets.
 		return &RolloutHaltedError{Schema: schema.Name, Version: version, Halt: r.Halt, State: r.State}
 	}
+	if err := m.replicasFirst(ctx, q, db, version); err != nil {
+		return err
+	}
 	waves := resolveWaves(schema.Rollout, m.regions.Names())
-	wave := waveOf(waves, db.Region)
+	// A replica moves with its source's wave, just before its source.
+	wave := waveOf(waves, cmp.Or(db.ReplicaOf, db.Region))
 	if wave <= 0 {
 		return nil
 	}
@@ -100,8 +105,8 @@ func (m *Manager) gate(ctx context.Context, q store.Queries, db *store.Database,
 	var longest time.Duration
 	var waitingOn string
 	for _, d := range dbs {
-		if !earlier[d.Region] {
-			continue
+		if !earlier[d.Region] || d.ReplicaOf != "" || d.Key() == db.Key() {
+			continue // replicas are gated through their sources
 		}
 		who := d.Region + "/" + d.Name
 		i := slices.IndexFunc(ran, func(r *store.DatabaseMigration) bool { return r.Region == d.Region && r.Name == d.Name })
@@ -120,6 +125,24 @@ func (m *Manager) gate(ctx context.Context, q store.Queries, db *store.Database,
 			reason: fmt.Sprintf("%s%s has baked on version %d for %s (%s left)", prefix, waitingOn, version,
 				schema.Rollout.BakeTime, longest.Round(100*time.Millisecond)),
 			after: longest,
+		}
+	}
+	return nil
+}
+
+// replicasFirst makes a source wait until its replicas run a version: a
+// subscriber must have new columns before its publisher sends them.
+func (m *Manager) replicasFirst(ctx context.Context, q store.Queries, db *store.Database, version int64) error {
+	if db.ReplicaOf != "" {
+		return nil
+	}
+	replicas, err := replicasOf(ctx, q, db)
+	if err != nil {
+		return err
+	}
+	for _, r := range replicas {
+		if r.AppliedVersion < version {
+			return &gateWait{reason: fmt.Sprintf("waiting: replica %s/%s must run version %d before its source", r.Region, r.Name, version), after: gatePoll}
 		}
 	}
 	return nil

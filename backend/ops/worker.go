@@ -35,6 +35,7 @@ type operationWorker struct {
 // RegisterWorkers adds the operation worker to workers.
 func (m *Manager) RegisterWorkers(workers *river.Workers) {
 	river.AddWorker(workers, &operationWorker{m: m})
+	river.AddWorker(workers, &replicationMonitor{m: m})
 }
 
 func (w *operationWorker) Work(ctx context.Context, job *river.Job[OperationArgs]) error {
@@ -56,24 +57,36 @@ func (m *Manager) steps(kind string, db *store.Database) []step {
 				return m.regions.RoleEnsure(ctx, db.Region, db.Owner, db.Password)
 			}},
 			{"ensure_database", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
-				return m.regions.DatabaseEnsure(ctx, db.Region, db.Name, db.Owner)
+				// Once dbfleet has made the database, a changed owner is drift
+				// to repair; before, it means someone else's database.
+				return m.regions.DatabaseEnsure(ctx, db.Region, db.Name, db.Owner, db.ObservedGeneration > 0)
 			}},
 			{"set_parameters", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
 				return m.regions.ParametersApply(ctx, db.Region, db.Name, db.Parameters)
 			}},
 			{"migrate", m.migrate},
+			{"replicate", m.replicate},
 		}
+	case apiv1.OperationKindVerifyDatabase:
+		return []step{{"verify", m.verify}}
 	case apiv1.OperationKindRollbackDatabase:
 		return []step{{"rollback", m.rollback}}
 	case apiv1.OperationKindDeleteDatabase:
 		var steps []step
 		if !db.SkipFinalBackup {
 			steps = append(steps, step{"final_backup", func(ctx context.Context, db *store.Database, op *store.Operation) error {
+				if ours, err := m.ours(ctx, db); err != nil || !ours {
+					return err
+				}
 				return m.regions.DatabaseDump(ctx, db.Region, db.Name, m.BackupPath(db.Region, db.Name, op.ID))
 			}})
 		}
 		return append(steps,
+			step{"unsubscribe", m.unsubscribe},
 			step{"drop_database", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
+				if ours, err := m.ours(ctx, db); err != nil || !ours {
+					return err
+				}
 				return m.regions.DatabaseDrop(ctx, db.Region, db.Name)
 			}},
 			step{"drop_role", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
@@ -82,6 +95,22 @@ func (m *Manager) steps(kind string, db *store.Database) []step {
 		)
 	}
 	return nil
+}
+
+// ours tells whether the region's database of db's name is dbfleet's to
+// back up and drop. A create that failed because someone else's database
+// had the name leaves that database alone when the record is deleted.
+func (m *Manager) ours(ctx context.Context, db *store.Database) (bool, error) {
+	owner, err := m.regions.DatabaseOwner(ctx, db.Region, db.Name)
+	if err != nil {
+		return false, err
+	}
+	if owner != "" && owner != db.Owner && db.ObservedGeneration == 0 {
+		m.logger.Warn().Str("region", db.Region).Str("database", db.Name).
+			Msg("Left a database dbfleet did not create alone")
+		return false, nil
+	}
+	return true, nil
 }
 
 // BackupPath is where the final backup a delete operation takes is kept.
@@ -128,6 +157,11 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 				log.Warn().Str("step", s.name).Err(err).Msg("Rollout halted")
 				return m.finish(ctx, op, apiv1.OperationFailed, &store.OperationError{
 					Code: apiv1.CodeRolloutHalted, Message: err.Error(), Region: halted.Halt.Region, Step: s.name})
+			}
+			var checkFailed *checkFailedError
+			if errors.As(err, &checkFailed) {
+				return m.finish(ctx, op, apiv1.OperationFailed, &store.OperationError{
+					Code: apiv1.CodeCheckFailed, Message: err.Error(), Region: op.Region, Step: s.name})
 			}
 			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 				// dbfleetd is shutting down: hand the step back at once.
@@ -278,6 +312,7 @@ func (m *Manager) finishTx(ctx context.Context, tx store.Tx, op *store.Operation
 		return tx.DatabaseDelete(ctx, db.Key())
 	case op.Kind == apiv1.OperationKindRollbackDatabase && state == apiv1.OperationSucceeded:
 		db.Status = apiv1.DatabaseStatusRolledBack
+	case op.Kind == apiv1.OperationKindVerifyDatabase:
 	case state == apiv1.OperationSucceeded:
 		db.Status = apiv1.DatabaseStatusReady
 		db.ObservedGeneration = op.Generation

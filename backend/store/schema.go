@@ -27,6 +27,12 @@ type RolloutPolicy struct {
 	OnFailure string        `json:"on_failure"`
 	// SkipConnectableCheck turns off the gate's connectable check.
 	SkipConnectableCheck bool `json:"skip_connectable_check,omitempty"`
+	// MaxReplicationLag bounds each replica's lag after its source moved;
+	// 0 for none.
+	MaxReplicationLag time.Duration `json:"max_replication_lag,omitempty"`
+	// ReplicaConsistent requires each replica to match its source after
+	// the source moved.
+	ReplicaConsistent bool `json:"replica_consistent,omitempty"`
 }
 
 // Rollout records a schema version's rollout that stopped: halted, or

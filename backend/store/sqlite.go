@@ -226,15 +226,15 @@ type sqliteQueries struct {
 
 const databaseColumns = `region, name, owner, password, deletion_protection, skip_final_backup, status,
 	generation, observed_generation, operation_id, created_at, updated_at,
-	schema_name, schema_version, applied_version, parameters`
+	schema_name, schema_version, applied_version, parameters, replica_of, drift_policy`
 
 func (q sqliteQueries) scanDatabase(row interface{ Scan(...any) error }) (*Database, error) {
 	var d Database
 	var created, updated int64
-	var sealed, params string
+	var sealed, params, conditions string
 	err := row.Scan(&d.Region, &d.Name, &d.Owner, &sealed, &d.DeletionProtection, &d.SkipFinalBackup, &d.Status,
 		&d.Generation, &d.ObservedGeneration, &d.OperationID, &created, &updated,
-		&d.Schema, &d.SchemaVersion, &d.AppliedVersion, &params)
+		&d.Schema, &d.SchemaVersion, &d.AppliedVersion, &params, &d.ReplicaOf, &d.DriftPolicy, &conditions)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -247,12 +247,15 @@ func (q sqliteQueries) scanDatabase(row interface{ Scan(...any) error }) (*Datab
 	if err := json.Unmarshal([]byte(params), &d.Parameters); err != nil {
 		return nil, fmt.Errorf("decode parameters of %s/%s: %w", d.Region, d.Name, err)
 	}
+	if err := decodeConditions(conditions, &d); err != nil {
+		return nil, err
+	}
 	d.CreatedAt, d.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
 	return &d, nil
 }
 
 func (q sqliteQueries) DatabaseGet(ctx context.Context, key DatabaseKey) (*Database, error) {
-	d, err := q.scanDatabase(q.q.QueryRowContext(ctx, `SELECT `+databaseColumns+` FROM databases WHERE region = ? AND name = ?`, key.Region, key.Name))
+	d, err := q.scanDatabase(q.q.QueryRowContext(ctx, `SELECT `+databaseSelectColumns+` FROM databases WHERE region = ? AND name = ?`, key.Region, key.Name))
 	if err != nil {
 		return nil, fmt.Errorf("get database %s/%s: %w", key.Region, key.Name, err)
 	}
@@ -260,7 +263,7 @@ func (q sqliteQueries) DatabaseGet(ctx context.Context, key DatabaseKey) (*Datab
 }
 
 func (q sqliteQueries) DatabaseList(ctx context.Context, params *DatabaseListParams) ([]*Database, error) {
-	rows, err := q.q.QueryContext(ctx, `SELECT `+databaseColumns+` FROM databases
+	rows, err := q.q.QueryContext(ctx, `SELECT `+databaseSelectColumns+` FROM databases
 		WHERE (? = '' OR region = ?) AND (? = '' OR schema_name = ?) ORDER BY region, name`,
 		params.Region, params.Region, params.Schema, params.Schema)
 	if err != nil {
@@ -305,16 +308,17 @@ func (q sqliteQueries) DatabasePut(ctx context.Context, d *Database) error {
 	if err != nil {
 		return fmt.Errorf("encode parameters of %s/%s: %w", d.Region, d.Name, err)
 	}
-	_, err = q.q.ExecContext(ctx, `INSERT INTO databases (`+databaseColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err = q.q.ExecContext(ctx, `INSERT INTO databases (`+databaseColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (region, name) DO UPDATE SET owner = excluded.owner, password = excluded.password,
 			deletion_protection = excluded.deletion_protection, skip_final_backup = excluded.skip_final_backup,
 			status = excluded.status, generation = excluded.generation, observed_generation = excluded.observed_generation,
 			operation_id = excluded.operation_id, updated_at = excluded.updated_at,
 			schema_name = excluded.schema_name, schema_version = excluded.schema_version,
-			applied_version = excluded.applied_version, parameters = excluded.parameters`,
+			applied_version = excluded.applied_version, parameters = excluded.parameters, replica_of = excluded.replica_of,
+			drift_policy = excluded.drift_policy`,
 		d.Region, d.Name, d.Owner, sealed, d.DeletionProtection, d.SkipFinalBackup, d.Status,
 		d.Generation, d.ObservedGeneration, d.OperationID, d.CreatedAt.UnixMicro(), d.UpdatedAt.UnixMicro(),
-		d.Schema, d.SchemaVersion, d.AppliedVersion, string(params))
+		d.Schema, d.SchemaVersion, d.AppliedVersion, string(params), d.ReplicaOf, d.DriftPolicy)
 	if err != nil {
 		return fmt.Errorf("put database %s/%s: %w", d.Region, d.Name, err)
 	}
@@ -325,6 +329,9 @@ func (q sqliteQueries) DatabaseDelete(ctx context.Context, key DatabaseKey) erro
 	for _, stmt := range []string{
 		`DELETE FROM databases WHERE region = ? AND name = ?`,
 		`DELETE FROM database_migrations WHERE region = ? AND name = ?`,
+		`DELETE FROM replication WHERE region = ? AND name = ?`,
+		`DELETE FROM database_events WHERE region = ? AND name = ?`,
+		`DELETE FROM reconcile_state WHERE region = ? AND name = ?`,
 	} {
 		if _, err := q.q.ExecContext(ctx, stmt, key.Region, key.Name); err != nil {
 			return fmt.Errorf("delete database %s/%s: %w", key.Region, key.Name, err)

@@ -56,6 +56,14 @@ type Tx interface {
 	RolloutDelete(ctx context.Context, schema string, version int64) error
 	DatabaseMigrationPut(ctx context.Context, m *DatabaseMigration) error
 	DatabaseMigrationDelete(ctx context.Context, region, name string, version int64) error
+	ReplicationPut(ctx context.Context, r *Replication) error
+	// DatabaseConditionsPut replaces a database's conditions; ErrNotFound
+	// when there is no database.
+	DatabaseConditionsPut(ctx context.Context, key DatabaseKey, conditions []Condition) error
+	// DatabaseEventInsert appends an event, sets its ID and drops the
+	// database's events beyond DatabaseEventsKept.
+	DatabaseEventInsert(ctx context.Context, event *DatabaseEvent) error
+	ReconcileStatePut(ctx context.Context, state *ReconcileState) error
 	// JobInsert enqueues a job that becomes visible when the transaction
 	// commits.
 	JobInsert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
@@ -78,6 +86,12 @@ type Queries interface {
 	// DatabaseMigrationList returns when each database of a schema reached
 	// a version.
 	DatabaseMigrationList(ctx context.Context, schema string, version int64) ([]*DatabaseMigration, error)
+	// ReplicationGet returns a database's replication record; a database
+	// without one gets an empty record, not ErrNotFound.
+	ReplicationGet(ctx context.Context, key DatabaseKey) (*Replication, error)
+	DatabaseEventList(ctx context.Context, params *DatabaseEventListParams) ([]*DatabaseEvent, error)
+	ReconcileStateGet(ctx context.Context, key DatabaseKey) (*ReconcileState, error)
+	ReconcileStateList(ctx context.Context) ([]*ReconcileState, error)
 }
 
 // DatabaseKey identifies a regional database.
@@ -101,7 +115,10 @@ type Database struct {
 	SchemaVersion  int64
 	AppliedVersion int64
 	Parameters     map[string]string
-	Status         string
+	// ReplicaOf names the region of the same-named database this one
+	// replicates, or is empty.
+	ReplicaOf string
+	Status    string
 	// Generation counts changes of the spec; ObservedGeneration is the
 	// generation the backend last brought the region to.
 	Generation         int64
@@ -110,6 +127,11 @@ type Database struct {
 	OperationID string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// DriftPolicy is "heal" (repair drift; also when empty) or "report".
+	DriftPolicy string
+	// Conditions are what the reconciler last observed. DatabasePut does
+	// not write them; DatabaseConditionsPut does.
+	Conditions []Condition
 }
 
 // Key returns the database's key.

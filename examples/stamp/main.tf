@@ -3,6 +3,9 @@
 #
 #   terraform workspace select -or-create westeurope
 #   terraform apply -var-file=regions/westeurope.tfvars
+#
+# The databases run the schema that schema/ publishes: apply that configuration once, first. It is
+# not part of the stamp because every region's state would then own it.
 
 terraform {
   required_version = ">= 1.5.0"
@@ -30,6 +33,18 @@ variable "databases" {
   default     = ["orders", "customers"]
 }
 
+variable "schema" {
+  description = "The dbfleet_schema the databases run, published by schema/."
+  type        = string
+  default     = "app"
+}
+
+variable "schema_version" {
+  description = "The schema version to run; null follows the schema's latest version."
+  type        = number
+  default     = null
+}
+
 variable "deletion_protection" {
   description = "Whether the backend refuses to delete the databases. Apply with false before destroying them."
   type        = bool
@@ -41,18 +56,33 @@ resource "dbfleet_database" "this" {
 
   region              = var.region
   name                = each.key
+  schema              = var.schema
+  schema_version      = var.schema_version
   deletion_protection = var.deletion_protection
+
+  parameters = {
+    statement_timeout = "30s"
+  }
+
+  timeouts {
+    # Creating or upgrading a database of a later wave waits for the canary's bake time.
+    create = "30m"
+    update = "30m"
+  }
 }
 
 output "databases" {
   description = "Where each database of the region runs, by name."
   value = {
     for name, db in dbfleet_database.this : name => {
-      id     = db.id
-      status = db.status
-      host   = db.host
-      port   = db.port
-      owner  = db.owner
+      id              = db.id
+      status          = db.status
+      host            = db.host
+      port            = db.port
+      owner           = db.owner
+      schema_version  = db.schema_version
+      applied_version = db.applied_version
+      rollout_wave    = db.rollout_wave
     }
   }
 }

@@ -194,8 +194,8 @@ type request struct {
 	wait time.Duration
 }
 
-// do sends r, retrying as configured, and decodes a 2xx answer into out.
-// Any other answer is an *APIError.
+// do sends r, retrying as configured, and decodes a 2xx answer into out,
+// unless out is nil (a 204 has no body). Any other answer is an *APIError.
 func (c *Client) do(ctx context.Context, r request, out any) error {
 	// rawBody stays an untyped nil without a body: a nil []byte would be
 	// sent as an empty one.
@@ -246,6 +246,9 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 			"request_id": apiErr.RequestID,
 		})
 		return apiErr
+	}
+	if out == nil {
+		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("decoding the answer to %s %s: %w", r.method, r.path, err)

@@ -285,12 +285,14 @@ func TestRequests(t *testing.T) {
 
 	protection := false
 	tests := []struct {
-		name      string
-		call      func(context.Context, *Client) error
-		wantLine  string
-		wantBody  string
-		mutating  bool
-		replyBody any
+		name     string
+		call     func(context.Context, *Client) error
+		wantLine string
+		wantBody string
+		mutating bool
+		// replyStatus is the answer's status; zero means 200.
+		replyStatus int
+		replyBody   any
 	}{
 		{
 			name: "DatabasePut",
@@ -376,6 +378,89 @@ func TestRequests(t *testing.T) {
 			wantLine:  "GET /v1/regions",
 			replyBody: apiv1.RegionList{Regions: []apiv1.Region{{Name: "westeurope", Healthy: true}}},
 		},
+		{
+			name: "DatabasePlan",
+			call: func(ctx context.Context, c *Client) error {
+				plan, err := c.DatabasePlan(ctx, "westeurope", "orders", apiv1.DatabaseSpec{
+					DeletionProtection: &protection,
+					Schema:             "app",
+					SchemaVersion:      3,
+					Parameters:         map[string]string{"work_mem": "64MB"},
+				})
+				if err == nil && (plan.TargetVersion != 3 || plan.Wave != 1) {
+					err = fmt.Errorf("plan %+v, want target version 3 in wave 1", plan)
+				}
+				return err
+			},
+			wantLine: "POST /v1/databases/westeurope/orders:plan",
+			wantBody: `{"deletion_protection":false,"skip_final_backup":false,"schema":"app","schema_version":3,` +
+				`"parameters":{"work_mem":"64MB"}}`,
+			replyBody: apiv1.DatabasePlan{Actions: []string{"migrate"}, CurrentVersion: 2, TargetVersion: 3, Wave: 1, Waves: 2},
+		},
+		{
+			name: "SchemaPut",
+			call: func(ctx context.Context, c *Client) error {
+				s, err := c.SchemaPut(ctx, "app", apiv1.SchemaSpec{
+					Migrations: []apiv1.Migration{{Version: 1, Up: "CREATE TABLE t (id int)", Down: "DROP TABLE t"}},
+					Rollout:    &apiv1.RolloutPolicy{Waves: [][]string{{"westeurope"}, {"eastus"}}, BakeTime: "30s", OnFailure: apiv1.OnFailureHalt},
+				})
+				if err == nil && s.Checksum != "c1" {
+					err = fmt.Errorf("checksum %q, want c1", s.Checksum)
+				}
+				return err
+			},
+			wantLine: "PUT /v1/schemas/app",
+			wantBody: `{"migrations":[{"version":1,"up":"CREATE TABLE t (id int)","down":"DROP TABLE t"}],` +
+				`"rollout":{"waves":[["westeurope"],["eastus"]],"bake_time":"30s","on_failure":"halt"}}`,
+			mutating:  true,
+			replyBody: apiv1.Schema{Name: "app", LatestVersion: 1, Checksum: "c1"},
+		},
+		{
+			name: "SchemaGet",
+			call: func(ctx context.Context, c *Client) error {
+				s, err := c.SchemaGet(ctx, "app")
+				if err == nil && s.LatestVersion != 2 {
+					err = fmt.Errorf("latest version %d, want 2", s.LatestVersion)
+				}
+				return err
+			},
+			wantLine:  "GET /v1/schemas/app",
+			replyBody: apiv1.Schema{Name: "app", LatestVersion: 2},
+		},
+		{
+			name: "SchemaDelete",
+			call: func(ctx context.Context, c *Client) error {
+				return c.SchemaDelete(ctx, "app")
+			},
+			wantLine:    "DELETE /v1/schemas/app",
+			mutating:    true,
+			replyStatus: http.StatusNoContent,
+		},
+		{
+			name: "SchemaValidate",
+			call: func(ctx context.Context, c *Client) error {
+				v, err := c.SchemaValidate(ctx, "app", apiv1.SchemaSpec{Migrations: []apiv1.Migration{{Version: 1, Up: "CREATE TABEL t ()"}}})
+				if err == nil && (v.Valid || len(v.Errors) != 1 || v.Errors[0].Line != 1) {
+					err = fmt.Errorf("validation %+v, want one error on line 1", v)
+				}
+				return err
+			},
+			wantLine: "POST /v1/schemas/app:validate",
+			wantBody: `{"migrations":[{"version":1,"up":"CREATE TABEL t ()"}]}`,
+			replyBody: apiv1.SchemaValidation{Errors: []apiv1.MigrationError{
+				{Version: 1, Line: 1, Code: apiv1.CodeMigrationInvalid, Message: `syntax error at or near "TABEL"`},
+			}},
+		},
+		{
+			name: "RolloutResume",
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.RolloutResume(ctx, "app", 3)
+				return err
+			},
+			wantLine:  "POST /v1/schemas/app/rollouts/3:resume",
+			mutating:  true,
+			replyBody: apiv1.Schema{Name: "app"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -385,7 +470,11 @@ func TestRequests(t *testing.T) {
 			f := setup(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				got = r
 				gotBody, _ = io.ReadAll(r.Body)
-				writeReply(w, reply{status: http.StatusOK, body: tt.replyBody})
+				status := tt.replyStatus
+				if status == 0 {
+					status = http.StatusOK
+				}
+				writeReply(w, reply{status: status, body: tt.replyBody})
 			}), func(c *Config) { c.UserAgent = "terraform-provider-dbfleet/test" })
 
 			require.NoError(t, tt.call(context.Background(), f.client))
@@ -513,7 +602,7 @@ func TestWaitOperation(t *testing.T) {
 		ops := &operations{pollsUntilDone: 1}
 		f := setup(t, ops, nil)
 
-		op, err := f.client.WaitOperation(context.Background(), "op-1")
+		op, err := f.client.WaitOperation(context.Background(), "op-1", nil)
 
 		require.NoError(t, err)
 		require.Equal(t, apiv1.OperationSucceeded, op.State)
@@ -525,11 +614,24 @@ func TestWaitOperation(t *testing.T) {
 		ops := &operations{pollsUntilDone: 3}
 		f := setup(t, ops, nil)
 
-		op, err := f.client.WaitOperation(context.Background(), "op-1")
+		op, err := f.client.WaitOperation(context.Background(), "op-1", nil)
 
 		require.NoError(t, err)
 		require.True(t, op.Done)
 		require.Len(t, ops.polls(), 3)
+	})
+
+	t.Run("ShortensLongPollsToFollowProgress", func(t *testing.T) {
+		t.Parallel()
+		ops := &operations{pollsUntilDone: 2}
+		f := setup(t, ops, nil)
+		var changes int
+
+		_, err := f.client.WaitOperation(context.Background(), "op-1", func(*apiv1.Operation) { changes++ })
+
+		require.NoError(t, err)
+		require.Equal(t, []string{"10s", "10s"}, ops.polls())
+		require.Equal(t, 1, changes)
 	})
 
 	t.Run("BoundsLongPollsByContext", func(t *testing.T) {
@@ -539,7 +641,7 @@ func TestWaitOperation(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 
-		_, err := f.client.WaitOperation(ctx, "op-1")
+		_, err := f.client.WaitOperation(ctx, "op-1", nil)
 
 		require.NoError(t, err)
 		require.Equal(t, []string{"9s"}, ops.polls())
@@ -554,7 +656,7 @@ func TestWaitOperation(t *testing.T) {
 		defer cancel()
 
 		start := time.Now()
-		op, err := f.client.WaitOperation(ctx, "op-1")
+		op, err := f.client.WaitOperation(ctx, "op-1", nil)
 
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.Less(t, time.Since(start), 2*time.Second)
@@ -676,4 +778,110 @@ func TestEndpointWithPathPrefix(t *testing.T) {
 
 	require.NoError(t, err)
 	require.Equal(t, "/dbfleet/v1/regions", gotPath)
+}
+
+func TestSchemaAndPlanErrors(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name         string
+		status       int
+		body         apiv1.ErrorResponse
+		call         func(context.Context, *Client) error
+		wantCode     string
+		wantNotFound bool
+	}{
+		{
+			name:         "SchemaGetNotFound",
+			status:       http.StatusNotFound,
+			body:         apiError(apiv1.CodeNotFound, "schema app does not exist", nil),
+			call:         func(ctx context.Context, c *Client) error { _, err := c.SchemaGet(ctx, "app"); return err },
+			wantCode:     apiv1.CodeNotFound,
+			wantNotFound: true,
+		},
+		{
+			name:   "SchemaPutPublishedVersionChanged",
+			status: http.StatusConflict,
+			body:   apiError(apiv1.CodePublishedVersion, "version 2 has run in westeurope/orders and cannot change", nil),
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.SchemaPut(ctx, "app", apiv1.SchemaSpec{})
+				return err
+			},
+			wantCode: apiv1.CodePublishedVersion,
+		},
+		{
+			name:     "SchemaDeleteInUse",
+			status:   http.StatusConflict,
+			body:     apiError(apiv1.CodeConflict, "schema app is used by 3 databases", nil),
+			call:     func(ctx context.Context, c *Client) error { return c.SchemaDelete(ctx, "app") },
+			wantCode: apiv1.CodeConflict,
+		},
+		{
+			name:   "DatabasePlanRolloutHalted",
+			status: http.StatusConflict,
+			body:   apiError(apiv1.CodeRolloutHalted, "the rollout of app version 3 halted in westeurope: migration", nil),
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.DatabasePlan(ctx, "northeurope", "orders", apiv1.DatabaseSpec{Schema: "app", SchemaVersion: 3})
+				return err
+			},
+			wantCode: apiv1.CodeRolloutHalted,
+		},
+		{
+			name:   "DatabasePlanDowngradeImpossible",
+			status: http.StatusBadRequest,
+			body:   apiError(apiv1.CodeDowngradeImpossible, "version 3 has no down SQL", nil),
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.DatabasePlan(ctx, "westeurope", "orders", apiv1.DatabaseSpec{Schema: "app", SchemaVersion: 2})
+				return err
+			},
+			wantCode: apiv1.CodeDowngradeImpossible,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, &sequence{replies: []reply{{status: tt.status, body: tt.body}}}, nil)
+
+			err := tt.call(context.Background(), f.client)
+
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			require.Equal(t, tt.wantCode, apiErr.Code)
+			require.Equal(t, tt.body.Error.Message, apiErr.Message)
+			require.Equal(t, tt.wantNotFound, errors.Is(err, ErrNotFound))
+			require.Equal(t, int64(1), f.attempts.Load(), "a refusal is not retried")
+		})
+	}
+}
+
+func TestWaitOperationReportsChanges(t *testing.T) {
+	t.Parallel()
+	waiting := func(progress string) reply {
+		return reply{status: http.StatusOK, body: apiv1.Operation{ID: "op-1", State: apiv1.OperationPending, Progress: progress}}
+	}
+	seq := &sequence{replies: []reply{
+		waiting("waiting: wave 2 of 2 starts after westeurope/orders has run version 3 for 30s (30s left)"),
+		waiting("waiting: wave 2 of 2 starts after westeurope/orders has run version 3 for 30s (30s left)"),
+		waiting("waiting: wave 2 of 2 starts after westeurope/orders has run version 3 for 30s (12s left)"),
+		{status: http.StatusOK, body: apiv1.Operation{ID: "op-1", State: apiv1.OperationRunning, Progress: "applying migration 3"}},
+		{status: http.StatusOK, body: apiv1.Operation{ID: "op-1", State: apiv1.OperationSucceeded, Done: true}},
+	}}
+	f := setup(t, seq, nil)
+	var seen []string
+
+	op, err := f.client.WaitOperation(context.Background(), "op-1", func(op *apiv1.Operation) {
+		seen = append(seen, op.State+": "+op.Progress)
+	})
+
+	require.NoError(t, err)
+	require.True(t, op.Done)
+	require.Len(t, seq.idempotencyKeys(), 5, "long-polls")
+	want := []string{
+		"pending: waiting: wave 2 of 2 starts after westeurope/orders has run version 3 for 30s (30s left)",
+		"pending: waiting: wave 2 of 2 starts after westeurope/orders has run version 3 for 30s (12s left)",
+		"running: applying migration 3",
+	}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Fatalf("changes mismatch (-want +got):\n%s", diff)
+	}
 }

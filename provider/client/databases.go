@@ -57,3 +57,18 @@ func (c *Client) DatabaseList(ctx context.Context) ([]apiv1.Database, error) {
 	}
 	return list.Databases, nil
 }
+
+// DatabasePlan asks dbfleetd what putting spec on the database name in region
+// would do: the actions, the schema versions and the rollout wave and gate.
+// It changes nothing. An unknown region, schema, version or parameter is an
+// *APIError with code invalid_argument; a downgrade past a version without
+// down SQL one with code downgrade_impossible; a target version whose rollout
+// halted one with code rollout_halted.
+func (c *Client) DatabasePlan(ctx context.Context, region, name string, spec apiv1.DatabaseSpec) (*apiv1.DatabasePlan, error) {
+	var plan apiv1.DatabasePlan
+	err := c.do(ctx, request{method: http.MethodPost, path: databasePath(region, name) + ":plan", body: spec}, &plan)
+	if err != nil {
+		return nil, fmt.Errorf("planning database %s/%s: %w", region, name, err)
+	}
+	return &plan, nil
+}

@@ -15,6 +15,10 @@ const (
 	// longPoll is how long WaitOperation asks the server to hold each
 	// long-poll.
 	longPoll = 30 * time.Second
+	// progressPoll replaces longPoll when the caller follows progress: the
+	// server answers a long-poll early only when the operation is done, so
+	// a shorter one shows a change in progress sooner.
+	progressPoll = 10 * time.Second
 	// maxLongPoll is the server's cap on a long-poll.
 	maxLongPoll = 60 * time.Second
 	// minPollInterval spaces long-polls that come back early without the
@@ -59,10 +63,19 @@ func (c *Client) OperationWait(ctx context.Context, id string, timeout time.Dura
 // shorter; long-polls that come back early without the operation done are
 // spaced a second apart. It returns the done operation, whatever its state;
 // on error it also returns the last operation it saw, or nil if none.
-func (c *Client) WaitOperation(ctx context.Context, id string) (*apiv1.Operation, error) {
+//
+// onChange, when not nil, is called with the operation whenever a long-poll
+// returns it not done with another state or progress than the long-poll
+// before, so that a caller can show a rollout gate's wave and time left.
+// Long-polls then last at most 10s, so that a change shows within about
+// that long.
+func (c *Client) WaitOperation(ctx context.Context, id string, onChange func(*apiv1.Operation)) (*apiv1.Operation, error) {
 	var last *apiv1.Operation
 	for {
 		timeout := longPoll
+		if onChange != nil {
+			timeout = progressPoll
+		}
 		if deadline, ok := ctx.Deadline(); ok {
 			left := time.Until(deadline)
 			if left <= 0 {
@@ -77,6 +90,9 @@ func (c *Client) WaitOperation(ctx context.Context, id string) (*apiv1.Operation
 		}
 		if op.Done {
 			return op, nil
+		}
+		if onChange != nil && (last == nil || last.State != op.State || last.Progress != op.Progress) {
+			onChange(op)
 		}
 		last = op
 		c.logf(ctx, "Waiting for dbfleet operation", map[string]any{

@@ -21,6 +21,8 @@ const (
 	// OperationKindRollbackDatabase runs down migrations after a rollout
 	// with on_failure = "rollback" halted.
 	OperationKindRollbackDatabase = "rollback_database"
+	// OperationKindVerifyDatabase compares a replica with its source.
+	OperationKindVerifyDatabase = "verify_database"
 )
 
 // Database statuses.
@@ -52,6 +54,9 @@ const (
 	CodeRegionUnavailable   = "region_unavailable"
 	CodeInternal            = "internal"
 	CodeStepFailed          = "step_failed"
+	// CodeCheckFailed: a consistency check could not run (a region did
+	// not answer, the replica did not catch up).
+	CodeCheckFailed = "check_failed"
 )
 
 // Header names used by the API.
@@ -115,6 +120,13 @@ type DatabaseSpec struct {
 	// Parameters are database-level settings from an allow-list
 	// (statement_timeout, work_mem, search_path, ...).
 	Parameters map[string]string `json:"parameters,omitempty"`
+	// ReplicaOf makes the database a logical replica of the same-named
+	// database in that region.
+	ReplicaOf string `json:"replica_of,omitempty"`
+	// DriftPolicy is what the reconciler does when the region differs from
+	// this spec: "heal" (the default when empty) repairs, "report" only
+	// records an event and a Drifted condition.
+	DriftPolicy string `json:"drift_policy,omitempty"`
 }
 
 // Database is a regional database: its spec and what the backend observed.
@@ -130,7 +142,11 @@ type Database struct {
 	AppliedVersion int64 `json:"applied_version"`
 	// RolloutWave is the 1-based rollout wave of the region for the schema;
 	// 0 without a schema.
-	RolloutWave int `json:"rollout_wave,omitempty"`
+	RolloutWave int    `json:"rollout_wave,omitempty"`
+	ReplicaOf   string `json:"replica_of,omitempty"`
+	// Replication and Consistency are set for replicas.
+	Replication *ReplicationStatus `json:"replication,omitempty"`
+	Consistency *ConsistencyCheck  `json:"consistency,omitempty"`
 
 	Status             string `json:"status"`
 	Host               string `json:"host"`
@@ -143,6 +159,11 @@ type Database struct {
 	OperationID string    `json:"operation_id,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// DriftPolicy is "heal" or "report".
+	DriftPolicy string `json:"drift_policy"`
+	// Conditions are what the reconciler last observed (Ready, Synced,
+	// Drifted); empty until it first checked the database.
+	Conditions []Condition `json:"conditions,omitempty"`
 }
 
 // DatabaseList is the answer of GET /v1/databases.

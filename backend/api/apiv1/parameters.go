@@ -15,9 +15,9 @@ type ParameterRule struct {
 
 var (
 	durationValue = ParameterRule{"a duration: an integer of milliseconds or an integer with one of the units us, ms, s, min, h, d (\"30s\")",
-		regexp.MustCompile(`^[0-9]{1,9}\s?(us|ms|s|min|h|d)?$`)}
+		regexp.MustCompile(`^[0-9]{1,9} ?(us|ms|s|min|h|d)?$`)}
 	memoryValue = ParameterRule{"a size: an integer of kilobytes or an integer with one of the units kB, MB, GB, TB (\"64MB\")",
-		regexp.MustCompile(`^[0-9]{1,9}\s?(kB|MB|GB|TB)?$`)}
+		regexp.MustCompile(`^[0-9]{1,9} ?(kB|MB|GB|TB)?$`)}
 )
 
 // DatabaseParameters are the database-level settings a database may set
@@ -30,7 +30,7 @@ var DatabaseParameters = map[string]ParameterRule{
 	"work_mem":                            memoryValue,
 	"maintenance_work_mem":                memoryValue,
 	"search_path": {"a comma-separated list of lower-case schema names, \"$user\" allowed (\"app, public\")",
-		regexp.MustCompile(`^(\s*("\$user"|[a-z_][a-z0-9_]{0,62})\s*)(,\s*("\$user"|[a-z_][a-z0-9_]{0,62})\s*){0,15}$`)},
+		regexp.MustCompile(`^( *("\$user"|[a-z_][a-z0-9_]{0,62}) *)(, *("\$user"|[a-z_][a-z0-9_]{0,62}) *){0,15}$`)},
 	"timezone": {"a time zone name such as UTC or Europe/Amsterdam",
 		regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$`)},
 	"default_transaction_isolation": {"one of \"read committed\", \"repeatable read\", \"serializable\"",

@@ -21,6 +21,11 @@ const (
 	CheckMigration     = "migration"
 	CheckConnectable   = "connectable"
 	CheckLedgerVersion = "ledger_version"
+	// CheckReplication: every replica's subscription still streams and
+	// catches up after the source moved.
+	CheckReplication       = "replication"
+	CheckMaxReplicationLag = "max_replication_lag"
+	CheckReplicaConsistent = "replica_consistent"
 )
 
 // Error codes of schemas and rollouts.
@@ -49,6 +54,12 @@ type HealthChecks struct {
 	Connectable *bool `json:"connectable,omitempty"`
 	// LedgerVersion: the ledger records the version. Always checked.
 	LedgerVersion *bool `json:"ledger_version,omitempty"`
+	// MaxReplicationLag bounds each replica's lag after its source moved,
+	// as a Go duration; empty for no bound.
+	MaxReplicationLag string `json:"max_replication_lag,omitempty"`
+	// ReplicaConsistent: each replica matches its source after the source
+	// moved (a consistency check).
+	ReplicaConsistent bool `json:"replica_consistent,omitempty"`
 }
 
 // RolloutPolicy is how a new schema version reaches the fleet.

@@ -38,6 +38,8 @@ const usage = `usage:
   dbfleetd token revoke NAME (--config FILE | --data-dir DIR)`
 
 func main() {
+	// DESIGN.md's log field for errors is "err".
+	zerolog.ErrorFieldName = "err"
 	logger := zerolog.New(os.Stderr).With().Timestamp().Logger()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -176,7 +178,7 @@ type serveConfig struct {
 		RequestsPerSecond float64 `yaml:"requests_per_second"`
 		Burst             int     `yaml:"burst"`
 	} `yaml:"rate_limit"`
-	Regions            []struct {
+	Regions []struct {
 		Name     string            `yaml:"name"`
 		AdminDSN string            `yaml:"admin_dsn"`
 		Labels   map[string]string `yaml:"labels"`

@@ -1,0 +1,396 @@
+package acceptance
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon/daemontest"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/devregions"
+)
+
+const (
+	// startTimeout bounds how long dbfleetd dev may take to print its
+	// exports: three initdb runs and server starts.
+	startTimeout = 2 * time.Minute
+	// stopTimeout bounds how long dbfleetd may take to stop its clusters
+	// after SIGTERM before it is killed.
+	stopTimeout = time.Minute
+	// envTerraformPath names the Terraform CLI that terraform-plugin-testing
+	// runs.
+	envTerraformPath = "TF_ACC_TERRAFORM_PATH"
+)
+
+// fleet is the `dbfleetd dev` that TestMain runs for the whole test binary;
+// nil when TF_ACC is not set.
+var fleet *devFleet
+
+// devFleet is a running `dbfleetd dev` and what the tests need of it.
+type devFleet struct {
+	cmd *exec.Cmd
+	// exited receives cmd.Wait's result once dbfleetd exits.
+	exited <-chan error
+
+	// runDir holds the dbfleetd binary, its log and dataDir.
+	runDir  string
+	dataDir string
+	logPath string
+
+	endpoint string
+	token    string
+	// regions are the dev regions by name, as their region.json holds them.
+	regions map[string]devregions.Region
+	// admin are superuser pools on each region's postgres database.
+	admin map[string]*pgxpool.Pool
+	// secrets are what dbfleetd's log must never hold.
+	secrets *secretSet
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv(resource.EnvTfAcc) == "" {
+		// resource.Test skips every test; there is nothing to start.
+		os.Exit(m.Run())
+	}
+	os.Exit(runAgainstFleet(m))
+}
+
+// runAgainstFleet starts dbfleetd dev, runs the tests against it, stops it,
+// removes its files and checks its log for secrets. It returns the exit code.
+func runAgainstFleet(m *testing.M) int {
+	// Terraform must not phone home: the tests talk to loopback only.
+	os.Setenv("CHECKPOINT_DISABLE", "1")
+	if err := pinTerraform(); err != nil {
+		fmt.Fprintf(os.Stderr, "acceptance: %v\n", err)
+		return 1
+	}
+	// The kernel signals dbfleetd when the thread that started it exits (see
+	// sysProcAttr); the main goroutine keeps this thread until os.Exit.
+	runtime.LockOSThread()
+
+	started := time.Now()
+	f, err := startFleet()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "acceptance: starting dbfleetd dev: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "acceptance: dbfleetd dev ready at %s in %s\n", f.endpoint, time.Since(started).Round(time.Millisecond))
+	fleet = f
+	os.Setenv("DBFLEET_ENDPOINT", f.endpoint)
+	os.Setenv("DBFLEET_TOKEN", f.token)
+
+	code := m.Run()
+
+	if err := f.stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "acceptance: stopping dbfleetd dev: %v\n", err)
+		code = 1
+	}
+	if leaks, err := f.leakedSecrets(); err != nil {
+		fmt.Fprintf(os.Stderr, "acceptance: scanning dbfleetd's log for secrets: %v\n", err)
+		code = 1
+	} else if len(leaks) > 0 {
+		fmt.Fprintf(os.Stderr, "acceptance: FAIL: dbfleetd's log %s holds secrets it must never log:\n  %s\n",
+			f.logPath, strings.Join(leaks, "\n  "))
+		code = 1
+	} else {
+		fmt.Fprintf(os.Stderr, "acceptance: dbfleetd's log holds none of the %d secrets the run saw\n", f.secrets.count())
+	}
+	f.removeFiles(code != 0)
+	return code
+}
+
+// pinTerraform makes sure terraform-plugin-testing runs a Terraform CLI on
+// this machine: without TF_ACC_TERRAFORM_PATH it would download the latest
+// release when none is on PATH.
+func pinTerraform() error {
+	if os.Getenv(envTerraformPath) != "" {
+		return nil
+	}
+	tf, err := exec.LookPath("terraform")
+	if err != nil {
+		return fmt.Errorf("TF_ACC is set but %s is not, and there is no terraform on PATH: set %s to Terraform 1.5.7 "+
+			"(make testacc does, with scripts/ensure-terraform.sh)", envTerraformPath, envTerraformPath)
+	}
+	return os.Setenv(envTerraformPath, tf)
+}
+
+// startFleet builds dbfleetd and starts `dbfleetd dev` on a loopback port in
+// a new temporary directory, and returns once it printed its exports.
+func startFleet() (_ *devFleet, err error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	runDir, err := os.MkdirTemp("", "dbfleet-acc-")
+	if err != nil {
+		return nil, err
+	}
+	f := &devFleet{
+		runDir:  runDir,
+		dataDir: filepath.Join(runDir, "data"),
+		logPath: filepath.Join(runDir, "dbfleetd.log"),
+		secrets: newSecretSet(),
+	}
+	defer func() {
+		if err != nil {
+			f.removeFiles(false)
+		}
+	}()
+
+	bin := filepath.Join(runDir, "dbfleetd")
+	build := exec.Command("go", "build", "-o", bin, "./backend/cmd/dbfleetd")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build ./backend/cmd/dbfleetd in %s: %w\n%s", root, err, out)
+	}
+
+	logFile, err := os.OpenFile(f.logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // dbfleetd holds its own descriptor
+	stdout, stdoutW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	f.cmd = exec.Command(bin, "dev", "--data-dir", f.dataDir, "--listen", "127.0.0.1:0")
+	f.cmd.Stdout = stdoutW
+	f.cmd.Stderr = logFile
+	f.cmd.SysProcAttr = sysProcAttr()
+	err = f.cmd.Start()
+	stdoutW.Close()
+	if err != nil {
+		stdout.Close()
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	exited := make(chan error, 1)
+	f.exited = exited
+	go func() { exited <- f.cmd.Wait() }()
+
+	exports := make(chan map[string]string, 1)
+	go readExports(stdout, exports)
+	select {
+	case env := <-exports:
+		f.endpoint, f.token = env["DBFLEET_ENDPOINT"], env["DBFLEET_TOKEN"]
+	case err := <-exited:
+		f.exited = nil
+		return nil, fmt.Errorf("dbfleetd dev exited before it was ready (%v); last lines of %s:\n%s", err, f.logPath, logTail(f.logPath))
+	case <-time.After(startTimeout):
+		_ = f.stop()
+		return nil, fmt.Errorf("dbfleetd dev was not ready after %s; last lines of %s:\n%s", startTimeout, f.logPath, logTail(f.logPath))
+	}
+	defer func() {
+		if err != nil {
+			_ = f.stop()
+		}
+	}()
+	if !strings.HasPrefix(f.endpoint, "http://127.0.0.1:") || f.token == "" {
+		return nil, fmt.Errorf("dbfleetd dev printed endpoint %q and a token of %d characters; want a loopback endpoint and a token", f.endpoint, len(f.token))
+	}
+	f.secrets.add(f.token, "the API token")
+
+	f.regions = map[string]devregions.Region{}
+	f.admin = map[string]*pgxpool.Pool{}
+	for _, name := range devregions.DefaultNames {
+		r, err := devregions.ReadRegion(f.dataDir, name)
+		if err != nil {
+			return nil, err
+		}
+		f.regions[name] = r
+		f.secrets.add(r.AdminPassword, "the admin password of region "+name)
+		cfg, err := pgxpool.ParseConfig(r.AdminDSN())
+		if err != nil {
+			return nil, fmt.Errorf("region %s: admin DSN: %w", name, err)
+		}
+		cfg.MaxConns = 4
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("region %s: %w", name, err)
+		}
+		f.admin[name] = pool
+	}
+	return f, nil
+}
+
+// readExports reads `export NAME=VALUE` lines from r and sends them once it
+// has both DBFLEET_ENDPOINT and DBFLEET_TOKEN. It reads r to its end, so that
+// dbfleetd never blocks on a full pipe.
+func readExports(r io.ReadCloser, out chan<- map[string]string) {
+	defer r.Close()
+	env := map[string]string{}
+	sent := false
+	scanner := bufio.NewScanner(r)
+	for scanner.Scan() {
+		name, value, ok := strings.Cut(strings.TrimPrefix(scanner.Text(), "export "), "=")
+		if !ok || sent {
+			continue
+		}
+		env[name] = value
+		if env["DBFLEET_ENDPOINT"] != "" && env["DBFLEET_TOKEN"] != "" {
+			out <- env
+			sent = true
+		}
+	}
+}
+
+// stop closes the admin pools, sends dbfleetd SIGTERM so that it stops its
+// clusters, and waits for it; it kills dbfleetd after stopTimeout. Calling it
+// again does nothing.
+func (f *devFleet) stop() error {
+	for _, pool := range f.admin {
+		pool.Close()
+	}
+	f.admin = nil
+	if f.exited == nil {
+		return nil
+	}
+	exited := f.exited
+	f.exited = nil
+	if err := f.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("sending SIGTERM to dbfleetd (pid %d): %w", f.cmd.Process.Pid, err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			return fmt.Errorf("dbfleetd exited with %w; last lines of %s:\n%s", err, f.logPath, logTail(f.logPath))
+		}
+		return nil
+	case <-time.After(stopTimeout):
+		_ = f.cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("dbfleetd (pid %d) did not stop within %s of SIGTERM and was killed; its PostgreSQL servers may still run", f.cmd.Process.Pid, stopTimeout)
+	}
+}
+
+// removeFiles removes the run directory and the regions' clusters, which
+// may live outside it (under /var/tmp). With keepLog it keeps dbfleetd's log
+// for whoever looks into a failed run.
+func (f *devFleet) removeFiles(keepLog bool) {
+	for _, name := range devregions.DefaultNames {
+		// region.json says where the cluster is, even when dbfleetd failed
+		// before it was ready.
+		r, err := devregions.ReadRegion(f.dataDir, name)
+		if err != nil || r.ClusterDir == "" {
+			continue
+		}
+		_ = os.RemoveAll(r.ClusterDir)
+		// The clusters' common parent, when dbfleetd placed them outside the
+		// data directory; Remove only removes it when empty.
+		if parent := filepath.Dir(r.ClusterDir); strings.HasPrefix(filepath.Base(parent), "dbfleet-dev-") {
+			_ = os.Remove(parent)
+		}
+	}
+	if !keepLog {
+		_ = os.RemoveAll(f.runDir)
+		return
+	}
+	entries, _ := os.ReadDir(f.runDir)
+	for _, e := range entries {
+		if p := filepath.Join(f.runDir, e.Name()); p != f.logPath {
+			_ = os.RemoveAll(p)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "acceptance: kept dbfleetd's log at %s\n", f.logPath)
+}
+
+// leakedSecrets describes each secret that dbfleetd's log holds.
+func (f *devFleet) leakedSecrets() ([]string, error) {
+	log, err := os.ReadFile(f.logPath)
+	if err != nil {
+		return nil, err
+	}
+	return f.secrets.foundIn(log), nil
+}
+
+// api returns a client of dbfleetd's HTTP API with the dev token.
+func (f *devFleet) api() *daemontest.Client {
+	return &daemontest.Client{Endpoint: f.endpoint, Token: f.token, HTTP: &http.Client{Timeout: 2 * time.Minute}}
+}
+
+// moduleRoot is the directory of go.mod, found from the working directory
+// up (go test runs in the package's directory).
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// logTail returns the last lines of the file at path.
+func logTail(path string) string {
+	const lines = 30
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(reading %s: %v)", path, err)
+	}
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(all[max(len(all)-lines, 0):], "\n")
+}
+
+// secretSet holds values that must never appear in a log, each with a
+// description that names it without showing it.
+type secretSet struct {
+	mu   sync.Mutex
+	what map[string]string
+}
+
+func newSecretSet() *secretSet {
+	return &secretSet{what: map[string]string{}}
+}
+
+// add records secret; an empty one is ignored.
+func (s *secretSet) add(secret, what string) {
+	if secret == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.what[secret] = what
+}
+
+// foundIn describes, sorted, each secret that log holds.
+func (s *secretSet) foundIn(log []byte) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var found []string
+	for secret, what := range s.what {
+		if bytes.Contains(log, []byte(secret)) {
+			found = append(found, what)
+		}
+	}
+	slices.Sort(found)
+	return found
+}
+
+// count is how many secrets the set holds.
+func (s *secretSet) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.what)
+}

@@ -1,0 +1,346 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// publicationName is the publication on a source database; one per
+// database, so the name can be fixed.
+const publicationName = "dbfleet_pub"
+
+// ReplicationRoleName is the role a database's replicas connect as.
+func ReplicationRoleName(database string) string { return shortName(database, "_repl") }
+
+// SubscriptionName names the subscription of a replica, which is also the
+// name of its replication slot on the source's server: unique per source
+// server across databases and replica regions.
+func SubscriptionName(database, replicaRegion string) string {
+	return shortName("dbfleet_"+replicaRegion+"_"+database, "")
+}
+
+// shortName appends suffix to base, shortening base with a hash of it
+// where the result would pass PostgreSQL's 63 bytes.
+func shortName(base, suffix string) string {
+	if len(base)+len(suffix) <= 63 {
+		return base + suffix
+	}
+	sum := sha256.Sum256([]byte(base))
+	keep := 63 - len(suffix) - 9
+	return base[:keep] + "_" + hex.EncodeToString(sum[:4]) + suffix
+}
+
+// connectAdmin connects as the region's administrator to one database.
+func (f *Fleet) connectAdmin(ctx context.Context, region, database string) (*pgx.Conn, error) {
+	r, ok := f.regions[region]
+	if !ok {
+		return nil, fmt.Errorf("region %s: %w", region, ErrUnknownRegion)
+	}
+	cfg, err := pgx.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Config = *r.connCfg.Copy()
+	cfg.Database = database
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s in %s: %w", database, region, err)
+	}
+	return conn, nil
+}
+
+// PublicationEnsure makes a source database publishable: a replication role
+// with the least rights it needs (REPLICATION, CONNECT, SELECT on the
+// application's tables) and a publication of every application schema,
+// never the dbfleet ledger.
+func (f *Fleet) PublicationEnsure(ctx context.Context, region, database, owner, replPassword string) error {
+	role := ReplicationRoleName(database)
+	if err := f.roleEnsure(ctx, region, role, replPassword, "REPLICATION"); err != nil {
+		return err
+	}
+	conn, err := f.connectAdmin(ctx, region, database)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	schemas, err := applicationSchemas(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("list schemas of %s in %s: %w", database, region, err)
+	}
+	stmts := []string{fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", quoteIdentifier(database), quoteIdentifier(role))}
+	for _, s := range schemas {
+		q := quoteIdentifier(s)
+		stmts = append(stmts,
+			fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO %s", q, quoteIdentifier(role)),
+			fmt.Sprintf("GRANT SELECT ON ALL TABLES IN SCHEMA %s TO %s", q, quoteIdentifier(role)),
+			fmt.Sprintf("ALTER DEFAULT PRIVILEGES FOR ROLE %s IN SCHEMA %s GRANT SELECT ON TABLES TO %s", quoteIdentifier(owner), q, quoteIdentifier(role)))
+	}
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)`, publicationName).Scan(&exists); err != nil {
+		return fmt.Errorf("look up publication of %s in %s: %w", database, region, err)
+	}
+	quoted := make([]string, len(schemas))
+	for i, s := range schemas {
+		quoted[i] = quoteIdentifier(s)
+	}
+	switch {
+	case !exists:
+		stmts = append(stmts, fmt.Sprintf("CREATE PUBLICATION %s FOR TABLES IN SCHEMA %s", publicationName, strings.Join(quoted, ", ")))
+	default:
+		stmts = append(stmts, fmt.Sprintf("ALTER PUBLICATION %s SET TABLES IN SCHEMA %s", publicationName, strings.Join(quoted, ", ")))
+	}
+	for _, stmt := range stmts {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("publish %s in %s: %w", database, region, err)
+		}
+	}
+	return nil
+}
+
+// applicationSchemas lists the schemas a database's application owns: all
+// but PostgreSQL's own and dbfleet's ledger.
+func applicationSchemas(ctx context.Context, conn *pgx.Conn) ([]string, error) {
+	rows, err := conn.Query(ctx, `SELECT nspname FROM pg_namespace
+		WHERE nspname NOT IN ('dbfleet', 'information_schema') AND nspname NOT LIKE 'pg\_%' ORDER BY nspname`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// Source says where a replica's source database is and how to reach it.
+type Source struct {
+	Region       string
+	Database     string
+	ReplPassword string
+}
+
+// SubscriptionEnsure subscribes a replica database to its source's
+// publication (copying the existing rows first), or refreshes an existing
+// subscription so it picks up tables the source's migrations added.
+func (f *Fleet) SubscriptionEnsure(ctx context.Context, region, database string, src Source) error {
+	srcRegion, ok := f.regions[src.Region]
+	if !ok {
+		return fmt.Errorf("source region %s: %w", src.Region, ErrUnknownRegion)
+	}
+	conn, err := f.connectAdmin(ctx, region, database)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	name := SubscriptionName(database, region)
+	var exists, enabled bool
+	err = conn.QueryRow(ctx, `SELECT true, subenabled FROM pg_subscription WHERE subname = $1`, name).Scan(&exists, &enabled)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("look up subscription of %s in %s: %w", database, region, err)
+	}
+	var stmts []string
+	if !exists {
+		c := srcRegion.connCfg
+		conninfo := fmt.Sprintf("host=%s port=%d dbname=%s user=%s password=%s sslmode=%s connect_timeout=10",
+			c.Host, c.Port, src.Database, ReplicationRoleName(src.Database), src.ReplPassword, sslMode(c))
+		stmts = append(stmts, fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s",
+			quoteIdentifier(name), quoteLiteral(conninfo), publicationName))
+	} else {
+		if !enabled {
+			stmts = append(stmts, fmt.Sprintf("ALTER SUBSCRIPTION %s ENABLE", quoteIdentifier(name)))
+		}
+		stmts = append(stmts, fmt.Sprintf("ALTER SUBSCRIPTION %s REFRESH PUBLICATION", quoteIdentifier(name)))
+	}
+	for _, stmt := range stmts {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			// The statement holds the connection string: name only the step.
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) {
+				return fmt.Errorf("subscribe %s in %s to %s: %s (SQLSTATE %s)", database, region, src.Region, pgErr.Message, pgErr.Code)
+			}
+			return fmt.Errorf("subscribe %s in %s to %s: %w", database, region, src.Region, err)
+		}
+	}
+	return nil
+}
+
+// SubscriptionDrop drops a replica's subscription and, when the source
+// answers, its replication slot there; when it does not, the slot is left
+// for the source's operator (the error says which).
+func (f *Fleet) SubscriptionDrop(ctx context.Context, region, database string) error {
+	exists, err := f.DatabaseExists(ctx, region, database)
+	if err != nil || !exists {
+		return err
+	}
+	conn, err := f.connectAdmin(ctx, region, database)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	name := quoteIdentifier(SubscriptionName(database, region))
+	var found bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1)`, SubscriptionName(database, region)).Scan(&found); err != nil || !found {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "DROP SUBSCRIPTION "+name); err == nil {
+		return nil
+	}
+	for _, stmt := range []string{"ALTER SUBSCRIPTION " + name + " DISABLE", "ALTER SUBSCRIPTION " + name + " SET (slot_name = NONE)", "DROP SUBSCRIPTION " + name} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("drop subscription of %s in %s: %w", database, region, err)
+		}
+	}
+	return nil
+}
+
+// ReplicationStatus is what a replica's subscription reports.
+type ReplicationStatus struct {
+	// State is "missing", "disabled", "streaming" or "stopped" (enabled but
+	// no worker: the source is unreachable or the apply failed).
+	State string
+	// Tables maps each subscribed table to its sync state: init, copying,
+	// synced or ready.
+	Tables map[string]string
+	// LagBytes is how far the replica's confirmed position trails the
+	// source's current WAL position; LagSeconds how long since the replica
+	// last heard from the source, as seen on the source.
+	LagBytes   int64
+	LagSeconds float64
+	// Error is the last reason the subscription is not streaming.
+	Error string
+}
+
+var syncStates = map[string]string{"i": "init", "d": "copying", "f": "copying", "s": "synced", "r": "ready"}
+
+// ReplicationStatusOf reads a replica's subscription and, from its source,
+// the lag.
+func (f *Fleet) ReplicationStatusOf(ctx context.Context, region, database string, src Source) (*ReplicationStatus, error) {
+	conn, err := f.connectAdmin(ctx, region, database)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	name := SubscriptionName(database, region)
+	st := &ReplicationStatus{State: "missing", Tables: map[string]string{}}
+	var enabled bool
+	var pid *int32
+	err = conn.QueryRow(ctx, `SELECT s.subenabled, w.pid FROM pg_subscription s
+		LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL WHERE s.subname = $1`, name).Scan(&enabled, &pid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read subscription of %s in %s: %w", database, region, err)
+	}
+	switch {
+	case !enabled:
+		st.State = "disabled"
+	case pid == nil:
+		st.State = "stopped"
+	default:
+		st.State = "streaming"
+	}
+	rows, err := conn.Query(ctx, `SELECT format('%I.%I', n.nspname, c.relname), r.srsubstate::text FROM pg_subscription_rel r
+		JOIN pg_subscription s ON s.oid = r.srsubid JOIN pg_class c ON c.oid = r.srrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE s.subname = $1`, name)
+	if err != nil {
+		return nil, fmt.Errorf("read table states of %s in %s: %w", database, region, err)
+	}
+	var table, state string
+	if _, err := pgx.ForEachRow(rows, []any{&table, &state}, func() error {
+		st.Tables[table] = syncStates[state]
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read table states of %s in %s: %w", database, region, err)
+	}
+
+	srcConn, err := f.connectAdmin(ctx, src.Region, src.Database)
+	if err != nil {
+		st.Error = "the source region does not answer"
+		return st, nil
+	}
+	defer srcConn.Close(context.WithoutCancel(ctx))
+	var lagBytes *int64
+	var lagSeconds *float64
+	err = srcConn.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint,
+			(SELECT extract(epoch FROM coalesce(r.replay_lag, now() - r.reply_time)) FROM pg_stat_replication r WHERE r.application_name = s.slot_name)
+		FROM pg_replication_slots s WHERE s.slot_name = $1`, name).Scan(&lagBytes, &lagSeconds)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("read lag of %s in %s: %w", database, region, err)
+	}
+	if lagBytes != nil {
+		st.LagBytes = *lagBytes
+	}
+	// An idle replica that has confirmed everything lags nothing, however
+	// long ago it last replied.
+	if lagSeconds != nil && st.LagBytes > 0 {
+		st.LagSeconds = *lagSeconds
+	}
+	if st.State == "stopped" {
+		st.Error = "the subscription has no apply worker: the source is unreachable or applying a change failed (see the replica's server log)"
+	}
+	return st, nil
+}
+
+// CurrentLSN returns a database server's current WAL position.
+func (f *Fleet) CurrentLSN(ctx context.Context, region string) (string, error) {
+	pool, err := f.pool(ctx, region)
+	if err != nil {
+		return "", err
+	}
+	var lsn string
+	if err := pool.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+		return "", fmt.Errorf("read WAL position of %s: %w", region, err)
+	}
+	return lsn, nil
+}
+
+// ReplicaReached tells whether a replica's subscription has applied the
+// source's WAL up to lsn.
+func (f *Fleet) ReplicaReached(ctx context.Context, region, database, lsn string) (bool, error) {
+	conn, err := f.connectAdmin(ctx, region, database)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var reached *bool
+	err = conn.QueryRow(ctx, `SELECT w.latest_end_lsn >= $2::pg_lsn FROM pg_subscription s
+		JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL WHERE s.subname = $1`,
+		SubscriptionName(database, region), lsn).Scan(&reached)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read position of %s in %s: %w", database, region, err)
+	}
+	return reached != nil && *reached, nil
+}
+
+// AwaitReplica waits, bounded by timeout, until a replica has applied its
+// source's WAL as of now.
+func (f *Fleet) AwaitReplica(ctx context.Context, region, database string, src Source, timeout time.Duration) error {
+	lsn, err := f.CurrentLSN(ctx, src.Region)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		ok, err := f.ReplicaReached(ctx, region, database, lsn)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("replica %s in %s did not reach the source's position %s within %s", database, region, lsn, timeout)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
