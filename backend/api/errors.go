@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/ops"
@@ -56,7 +57,7 @@ func toHTTPError(err error) *httpError {
 	}
 	for _, row := range errorTable {
 		if errors.Is(err, row.target) {
-			return &httpError{status: row.status, code: row.code, message: err.Error()}
+			return &httpError{status: row.status, code: row.code, message: err.Error(), details: errorDetails(err)}
 		}
 	}
 	return &httpError{status: http.StatusInternalServerError, code: apiv1.CodeInternal,
@@ -75,4 +76,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// errorDetails says, where it can, which field of the request is at fault
+// and which rollout stopped, so clients can point at the right attribute.
+func errorDetails(err error) map[string]string {
+	var field *ops.FieldError
+	var halted *ops.RolloutHaltedError
+	switch {
+	case errors.As(err, &field):
+		return map[string]string{"field": field.Field}
+	case errors.As(err, &halted):
+		return map[string]string{"field": "schema_version", "schema": halted.Schema, "version": strconv.FormatInt(halted.Version, 10),
+			"region": halted.Halt.Region, "database": halted.Halt.Database, "check": halted.Halt.Check}
+	case errors.Is(err, ops.ErrDowngradeImpossible):
+		return map[string]string{"field": "schema_version"}
+	}
+	return nil
 }

@@ -94,6 +94,9 @@ func TestSchemaMigrationsRunAsOwnerIntoTheLedger(t *testing.T) {
 		Parameters: map[string]string{"shared_buffers": "1GB"}})
 	require.Equal(t, http.StatusBadRequest, bad.Status)
 	require.Contains(t, string(bad.Body), "shared_buffers")
+	var badErr apiv1.ErrorResponse
+	bad.Decode(t, &badErr)
+	require.Equal(t, "parameters", badErr.Error.Details["field"], "the error names the field at fault")
 
 	downgrade := b.client.Do(t, http.MethodPost, "/v1/databases/westeurope/"+name+":plan", apiv1.DatabaseSpec{Schema: schema, SchemaVersion: 1})
 	require.Equal(t, http.StatusBadRequest, downgrade.Status, "%s", downgrade.Body)
@@ -211,7 +214,11 @@ func TestCanaryFailureHaltsTheRollout(t *testing.T) {
 
 	plan := b.client.Do(t, http.MethodPost, "/v1/databases/eastus/"+name+":plan", apiv1.DatabaseSpec{Schema: schema, SchemaVersion: 2})
 	require.Equal(t, http.StatusConflict, plan.Status)
-	require.Equal(t, apiv1.CodeRolloutHalted, plan.ErrorCode(t))
+	var halted apiv1.ErrorResponse
+	plan.Decode(t, &halted)
+	require.Equal(t, apiv1.CodeRolloutHalted, halted.Error.Code)
+	require.Equal(t, map[string]string{"field": "schema_version", "schema": schema, "version": "2",
+		"region": "westeurope", "database": name, "check": apiv1.CheckMigration}, halted.Error.Details)
 
 	var s apiv1.Schema
 	b.client.Do(t, http.MethodPost, "/v1/schemas/"+schema+"/rollouts/2:resume", nil).Decode(t, &s)

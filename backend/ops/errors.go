@@ -29,6 +29,18 @@ func (e *OperationInProgressError) Error() string {
 		e.OperationID, e.Target, e.OperationID)
 }
 
-func invalidArgument(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))
+// FieldError is an invalid argument, with the field of the request at
+// fault (a spec attribute such as "schema_version" or "rollout.waves").
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Message }
+
+// Unwrap makes a FieldError an ErrInvalidArgument.
+func (e *FieldError) Unwrap() error { return ErrInvalidArgument }
+
+func invalidArgument(field, format string, args ...any) error {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }

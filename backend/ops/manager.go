@@ -4,6 +4,7 @@
 package ops
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -105,7 +106,10 @@ type DatabaseApplyParams struct {
 	// ReplicaOf makes the database a replica of the same-named database in
 	// that region.
 	ReplicaOf string
-	RequestID string
+	// DriftPolicy is what the reconciler does about drift: "heal" (also
+	// when empty) or "report".
+	DriftPolicy string
+	RequestID   string
 	// Precondition, when set, is checked against the current database (nil
 	// when there is none) inside the transaction that starts the operation.
 	Precondition func(current *store.Database) error
@@ -154,6 +158,7 @@ func (m *Manager) DatabaseApply(ctx context.Context, params *DatabaseApplyParams
 		next.SkipFinalBackup = params.SkipFinalBackup
 		next.Schema, next.SchemaVersion, next.Parameters = params.Schema, plan.TargetVersion, params.Parameters
 		next.ReplicaOf = params.ReplicaOf
+		next.DriftPolicy = cmp.Or(params.DriftPolicy, apiv1.DriftPolicyHeal)
 		if current == nil || specChanged(current, &next) {
 			next.Generation++
 		}
@@ -288,13 +293,13 @@ func (m *Manager) OperationCancel(ctx context.Context, id string) (*store.Operat
 
 func (m *Manager) validateTarget(region, name string) error {
 	if err := engine.ValidateIdentifier("region", region); err != nil {
-		return fmt.Errorf("%w: %s", ErrInvalidArgument, err)
+		return invalidArgument("region", "%s", err)
 	}
 	if !m.regions.Has(region) {
-		return invalidArgument("region %s is not configured; configured regions: %v", region, m.regions.Names())
+		return invalidArgument("region", "region %s is not configured; configured regions: %v", region, m.regions.Names())
 	}
 	if err := engine.ValidateIdentifier("database", name); err != nil {
-		return fmt.Errorf("%w: %s", ErrInvalidArgument, err)
+		return invalidArgument("name", "%s", err)
 	}
 	return nil
 }
@@ -302,7 +307,7 @@ func (m *Manager) validateTarget(region, name string) error {
 func specChanged(a, b *store.Database) bool {
 	return a.DeletionProtection != b.DeletionProtection || a.SkipFinalBackup != b.SkipFinalBackup ||
 		a.Schema != b.Schema || a.SchemaVersion != b.SchemaVersion || !maps.Equal(a.Parameters, b.Parameters) ||
-		a.ReplicaOf != b.ReplicaOf
+		a.ReplicaOf != b.ReplicaOf || cmp.Or(a.DriftPolicy, apiv1.DriftPolicyHeal) != b.DriftPolicy
 }
 
 func checkPrecondition(check func(*store.Database) error, current *store.Database) error {

@@ -64,7 +64,7 @@ func (m *Manager) DatabasePlan(ctx context.Context, params *DatabaseApplyParams)
 func (m *Manager) planApply(ctx context.Context, q store.Queries, current *store.Database, params *DatabaseApplyParams) (*DatabasePlan, error) {
 	for _, name := range slices.Sorted(maps.Keys(params.Parameters)) {
 		if err := apiv1.ValidateParameter(name, params.Parameters[name]); err != nil {
-			return nil, fmt.Errorf("%w: %s", ErrInvalidArgument, err)
+			return nil, invalidArgument("parameters", "%s", err)
 		}
 	}
 	plan := &DatabasePlan{}
@@ -73,7 +73,7 @@ func (m *Manager) planApply(ctx context.Context, q store.Queries, current *store
 	} else {
 		plan.CurrentVersion = current.AppliedVersion
 		if current.Schema != "" && params.Schema != current.Schema && current.AppliedVersion > 0 {
-			return nil, invalidArgument("database %s in %s runs schema %s at version %d and cannot change schema; create a new database instead",
+			return nil, invalidArgument("schema", "database %s in %s runs schema %s at version %d and cannot change schema; create a new database instead",
 				params.Name, params.Region, current.Schema, current.AppliedVersion)
 		}
 	}
@@ -92,13 +92,13 @@ func (m *Manager) planApply(ctx context.Context, q store.Queries, current *store
 	}
 	if params.Schema == "" {
 		if params.SchemaVersion != 0 {
-			return nil, invalidArgument("schema_version is set but schema is not")
+			return nil, invalidArgument("schema_version", "schema_version is set but schema is not")
 		}
 		return plan, nil
 	}
 	schema, err := q.SchemaGet(ctx, params.Schema)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, invalidArgument("schema %s does not exist; create it (dbfleet_schema) before the databases that run it", params.Schema)
+		return nil, invalidArgument("schema", "schema %s does not exist; create it (dbfleet_schema) before the databases that run it", params.Schema)
 	}
 	if err != nil {
 		return nil, err
@@ -108,7 +108,7 @@ func (m *Manager) planApply(ctx context.Context, q store.Queries, current *store
 	if plan.TargetVersion == 0 {
 		plan.TargetVersion = latestVersion(schema)
 	} else if !slices.ContainsFunc(schema.Migrations, func(mig store.Migration) bool { return mig.Version == plan.TargetVersion }) {
-		return nil, invalidArgument("schema %s has no version %d; its latest version is %d", schema.Name, plan.TargetVersion, latestVersion(schema))
+		return nil, invalidArgument("schema_version", "schema %s has no version %d; its latest version is %d", schema.Name, plan.TargetVersion, latestVersion(schema))
 	}
 	waves := resolveWaves(schema.Rollout, m.regions.Names())
 	plan.Waves, plan.Wave = len(waves), waveOf(waves, cmp.Or(params.ReplicaOf, params.Region))+1

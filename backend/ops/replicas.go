@@ -29,30 +29,30 @@ const (
 // checkReplicaSpec validates replica_of against the source database.
 func (m *Manager) checkReplicaSpec(ctx context.Context, q store.Queries, current *store.Database, params *DatabaseApplyParams) error {
 	if current != nil && current.ReplicaOf != params.ReplicaOf {
-		return invalidArgument("replica_of of %s in %s cannot change from %q to %q; create a new database instead",
+		return invalidArgument("replica_of", "replica_of of %s in %s cannot change from %q to %q; create a new database instead",
 			params.Name, params.Region, current.ReplicaOf, params.ReplicaOf)
 	}
 	if params.ReplicaOf == "" {
 		return nil
 	}
 	if !m.regions.Has(params.ReplicaOf) {
-		return invalidArgument("replica_of names region %s, which is not configured; configured regions: %v", params.ReplicaOf, m.regions.Names())
+		return invalidArgument("replica_of", "replica_of names region %s, which is not configured; configured regions: %v", params.ReplicaOf, m.regions.Names())
 	}
 	if params.ReplicaOf == params.Region {
-		return invalidArgument("a database cannot replicate its own region; replica_of must name another region")
+		return invalidArgument("replica_of", "a database cannot replicate its own region; replica_of must name another region")
 	}
 	src, err := q.DatabaseGet(ctx, store.DatabaseKey{Region: params.ReplicaOf, Name: params.Name})
 	if errors.Is(err, store.ErrNotFound) {
-		return invalidArgument("the source database %s does not exist in region %s; create it before its replicas", params.Name, params.ReplicaOf)
+		return invalidArgument("replica_of", "the source database %s does not exist in region %s; create it before its replicas", params.Name, params.ReplicaOf)
 	}
 	if err != nil {
 		return err
 	}
 	if src.ReplicaOf != "" {
-		return invalidArgument("%s in %s is itself a replica (of %s); replicate the source instead", params.Name, params.ReplicaOf, src.ReplicaOf)
+		return invalidArgument("replica_of", "%s in %s is itself a replica (of %s); replicate the source instead", params.Name, params.ReplicaOf, src.ReplicaOf)
 	}
 	if src.Schema != params.Schema {
-		return invalidArgument("a replica runs its source's schema: set schema = %q like %s in %s", src.Schema, params.Name, params.ReplicaOf)
+		return invalidArgument("schema", "a replica runs its source's schema: set schema = %q like %s in %s", src.Schema, params.Name, params.ReplicaOf)
 	}
 	return nil
 }
@@ -315,7 +315,7 @@ func (m *Manager) DatabaseVerify(ctx context.Context, region, name, requestID st
 			return err
 		}
 		if db.ReplicaOf == "" {
-			return invalidArgument("%s in %s is not a replica; only replicas can be verified", name, region)
+			return invalidArgument("replica_of", "%s in %s is not a replica; only replicas can be verified", name, region)
 		}
 		if db.OperationID != "" {
 			return &OperationInProgressError{OperationID: db.OperationID, Target: Target(region, name)}

@@ -60,17 +60,17 @@ func latestVersion(s *store.Schema) int64 {
 // checkSchemaSpec validates a spec's structure and sets its checksums.
 func (m *Manager) checkSchemaSpec(name string, spec *SchemaSpec) error {
 	if err := engine.ValidateIdentifier("schema", name); err != nil {
-		return fmt.Errorf("%w: %s", ErrInvalidArgument, err)
+		return invalidArgument("name", "%s", err)
 	}
 	var previous int64
 	for i := range spec.Migrations {
 		mig := &spec.Migrations[i]
 		if mig.Version <= previous {
-			return invalidArgument("migration versions must be positive and strictly increasing: %d follows %d", mig.Version, previous)
+			return invalidArgument("migrations", "migration versions must be positive and strictly increasing: %d follows %d", mig.Version, previous)
 		}
 		previous = mig.Version
 		if strings.TrimSpace(mig.Up) == "" {
-			return invalidArgument("migration %d has no up SQL", mig.Version)
+			return invalidArgument("migrations", "migration %d has no up SQL", mig.Version)
 		}
 		sum := sha256.Sum256([]byte(mig.Up))
 		mig.Checksum = hex.EncodeToString(sum[:])
@@ -80,28 +80,28 @@ func (m *Manager) checkSchemaSpec(name string, spec *SchemaSpec) error {
 		p.OnFailure = apiv1.OnFailureHalt
 	}
 	if p.OnFailure != apiv1.OnFailureHalt && p.OnFailure != apiv1.OnFailureRollback {
-		return invalidArgument("rollout on_failure must be %q or %q, not %q", apiv1.OnFailureHalt, apiv1.OnFailureRollback, p.OnFailure)
+		return invalidArgument("rollout.on_failure", "rollout on_failure must be %q or %q, not %q", apiv1.OnFailureHalt, apiv1.OnFailureRollback, p.OnFailure)
 	}
 	if p.BakeTime < 0 {
-		return invalidArgument("rollout bake_time must not be negative")
+		return invalidArgument("rollout.bake_time", "rollout bake_time must not be negative")
 	}
 	if len(p.Waves) > 0 && p.WaveSize > 0 {
-		return invalidArgument("rollout sets both waves and wave_size; set one")
+		return invalidArgument("rollout.waves", "rollout sets both waves and wave_size; set one")
 	}
 	if p.WaveSize < 0 {
-		return invalidArgument("rollout wave_size must be positive")
+		return invalidArgument("rollout.wave_size", "rollout wave_size must be positive")
 	}
 	seen := map[string]bool{}
 	for i, wave := range p.Waves {
 		if len(wave) == 0 {
-			return invalidArgument("rollout wave %d is empty", i+1)
+			return invalidArgument("rollout.waves", "rollout wave %d is empty", i+1)
 		}
 		for _, region := range wave {
 			if !m.regions.Has(region) {
-				return invalidArgument("rollout wave %d names region %s, which is not configured; configured regions: %v", i+1, region, m.regions.Names())
+				return invalidArgument("rollout.waves", "rollout wave %d names region %s, which is not configured; configured regions: %v", i+1, region, m.regions.Names())
 			}
 			if seen[region] {
-				return invalidArgument("rollout waves name region %s more than once", region)
+				return invalidArgument("rollout.waves", "rollout waves name region %s more than once", region)
 			}
 			seen[region] = true
 		}
@@ -267,7 +267,7 @@ func (m *Manager) SchemaValidate(ctx context.Context, name string, spec SchemaSp
 	}
 	waves := resolveWaves(spec.Rollout, m.regions.Names())
 	if len(waves) == 0 {
-		return nil, invalidArgument("no region is configured to validate migrations in")
+		return nil, invalidArgument("rollout.waves", "no region is configured to validate migrations in")
 	}
 	out := &SchemaValidation{Region: waves[0][0]}
 	current, err := m.store.SchemaGet(ctx, name)
@@ -367,7 +367,7 @@ func waveOf(waves [][]string, region string) int {
 func ParseVersion(s string) (int64, error) {
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v <= 0 {
-		return 0, invalidArgument("version %q is not a positive integer", s)
+		return 0, invalidArgument("version", "version %q is not a positive integer", s)
 	}
 	return v, nil
 }

@@ -136,6 +136,11 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 	if err != nil {
 		return m.fail(ctx, op, "load", fmt.Errorf("load database of operation %s: %w", op.ID, err))
 	}
+	if wait, err := m.reconcileWait(ctx, op); err != nil {
+		return err
+	} else if wait > 0 {
+		return river.JobSnooze(wait)
+	}
 	steps := m.steps(op.Kind, db)
 	start := max(slices.IndexFunc(steps, func(s step) bool { return s.name == op.Step }), 0)
 	for i := start; i < len(steps); i++ {
