@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -36,6 +37,7 @@ func (s *Server) wireDatabase(db *store.Database, wave int) apiv1.Database {
 		Status: db.Status, Host: host, Port: port, Owner: db.Owner, Password: db.Password,
 		Generation: db.Generation, ObservedGeneration: db.ObservedGeneration,
 		OperationID: db.OperationID, CreatedAt: db.CreatedAt, UpdatedAt: db.UpdatedAt,
+		DriftPolicy: cmp.Or(db.DriftPolicy, apiv1.DriftPolicyHeal), Conditions: wireConditions(db.Conditions),
 	}
 }
 
@@ -59,9 +61,11 @@ func wireReplication(r *store.Replication) (*apiv1.ReplicationStatus, *apiv1.Con
 	return st, c
 }
 
-// etag is a strong entity tag: a hash of the representation a GET returns.
-func etag(v any) string {
-	b, _ := json.Marshal(v)
+// etag is a strong entity tag: a hash of the representation a GET returns,
+// without the password, so callers who may not see it get the same tag.
+func etag(db apiv1.Database) string {
+	db.Password = ""
+	b, _ := json.Marshal(db)
 	sum := sha256.Sum256(b)
 	return `"` + hex.EncodeToString(sum[:16]) + `"`
 }

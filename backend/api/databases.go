@@ -39,15 +39,16 @@ func (s *Server) databaseGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := s.wireDatabase(db, s.rolloutWave(r, db, map[string][][]string{}))
-	if db.ReplicaOf != "" {
-		repl, err := s.store.ReplicationGet(r.Context(), key)
-		if err != nil {
-			return err
-		}
-		out.Replication, out.Consistency = wireReplication(repl)
+	out, err := s.databaseView(r, db)
+	if err != nil {
+		return err
 	}
 	w.Header().Set("ETag", etag(out))
+	// The owner's password opens the tenant's data: only callers who may
+	// change the database see it.
+	if p := principalFrom(r.Context()); p == nil || scopeRank[p.Scope] < scopeRank[scopeWrite] {
+		out.Password = ""
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -75,6 +76,19 @@ func (s *Server) databaseList(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// databaseView is a database as GET answers it, replication included.
+func (s *Server) databaseView(r *http.Request, db *store.Database) (apiv1.Database, error) {
+	out := s.wireDatabase(db, s.rolloutWave(r, db, map[string][][]string{}))
+	if db.ReplicaOf != "" {
+		repl, err := s.store.ReplicationGet(r.Context(), db.Key())
+		if err != nil {
+			return out, err
+		}
+		out.Replication, out.Consistency = wireReplication(repl)
+	}
+	return out, nil
+}
+
 // databaseApplyParams reads a database's path and spec.
 func databaseApplyParams(r *http.Request) (*ops.DatabaseApplyParams, error) {
 	key, err := databaseKey(r)
@@ -93,11 +107,15 @@ func databaseApplyParams(r *http.Request) (*ops.DatabaseApplyParams, error) {
 	if spec.SchemaVersion < 0 {
 		return nil, badRequest("schema_version must not be negative")
 	}
+	if err := apiv1.ValidateDriftPolicy(spec.DriftPolicy); err != nil {
+		return nil, &httpError{status: http.StatusBadRequest, code: apiv1.CodeInvalidArgument, message: err.Error(),
+			details: map[string]string{"field": "drift_policy"}}
+	}
 	return &ops.DatabaseApplyParams{
 		Region: key.Region, Name: key.Name,
 		DeletionProtection: spec.DeletionProtection, SkipFinalBackup: spec.SkipFinalBackup,
 		Schema: spec.Schema, SchemaVersion: spec.SchemaVersion, Parameters: spec.Parameters,
-		ReplicaOf: spec.ReplicaOf,
+		ReplicaOf: spec.ReplicaOf, DriftPolicy: spec.DriftPolicy,
 		RequestID: requestIDFrom(r.Context()),
 	}, nil
 }
@@ -156,7 +174,11 @@ func (s *Server) ifMatch(r *http.Request) func(*store.Database) error {
 	}
 	return func(current *store.Database) error {
 		if current != nil {
-			tag := etag(s.wireDatabase(current, s.rolloutWave(r, current, map[string][][]string{})))
+			view, err := s.databaseView(r, current)
+			if err != nil {
+				return err
+			}
+			tag := etag(view)
 			for _, want := range strings.Split(header, ",") {
 				if want = strings.TrimSpace(want); want == "*" || want == tag {
 					return nil

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +19,7 @@ import (
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/ops"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/reconcile"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
 )
 
@@ -46,7 +46,11 @@ type Config struct {
 	// RateLimit is each API token's request rate limit; zero means
 	// api.DefaultRateLimit, a negative PerSecond turns it off.
 	RateLimit api.RateLimit
-	Logger    zerolog.Logger
+	// ReconcileInterval is how often the reconciler checks each database
+	// (failed ones sooner); 0 means reconcile.DefaultInterval (30 s), a
+	// negative value turns the reconciler off.
+	ReconcileInterval time.Duration
+	Logger            zerolog.Logger
 	// Ready is called once the API serves, with its base URL.
 	Ready func(endpoint string)
 }
@@ -78,8 +82,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	workers := river.NewWorkers()
-	riverLog := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := store.OpenSQLite(ctx, cfg.StorePath, store.Options{River: ops.RiverConfig(workers, cmp.Or(cfg.Workers, 10), riverLog), Secrets: box})
+	// River logs through the same JSON logger, warnings and worse only.
+	riverLog := slog.New(zerolog.NewSlogHandler(log.Level(max(log.GetLevel(), zerolog.WarnLevel)).With().Str("component", "river").Logger()))
+	riverConfig := ops.RiverConfig(workers, cmp.Or(cfg.Workers, 10), riverLog)
+	if cfg.ReconcileInterval >= 0 {
+		reconcile.Configure(riverConfig, cfg.ReconcileInterval)
+	}
+	st, err := store.OpenSQLite(ctx, cfg.StorePath, store.Options{River: riverConfig, Secrets: box})
 	if err != nil {
 		return fmt.Errorf("open state store: %w", err)
 	}
@@ -98,6 +107,11 @@ func Run(ctx context.Context, cfg Config) error {
 		Store: st, Regions: fleet, Logger: log, BackupDir: cfg.BackupDir, Registerer: registry,
 	})
 	manager.RegisterWorkers(workers)
+	if cfg.ReconcileInterval >= 0 {
+		reconcile.New(reconcile.Config{
+			Store: st, Regions: fleet, Logger: log, Interval: cfg.ReconcileInterval, Registerer: registry,
+		}).RegisterWorkers(workers)
+	}
 
 	requeued, err := st.JobsRequeueOrphans(ctx)
 	if err != nil {

@@ -57,7 +57,9 @@ func (b *syncBuffer) String() string {
 }
 
 type testBundle struct {
-	client    *daemontest.Client
+	client *daemontest.Client
+	// reader holds a read-scoped token.
+	reader    *daemontest.Client
 	backupDir string
 	logs      *syncBuffer
 }
@@ -88,7 +90,7 @@ func setupOn(t *testing.T, regionsFleet *daemontest.Fleet) *testBundle {
 		done <- daemon.Run(ctx, daemon.Config{
 			Listen: "127.0.0.1:0", StorePath: filepath.Join(dir, "state.db"), BackupDir: filepath.Join(dir, "backups"),
 			Regions: regions, PgDump: pgDump,
-			Tokens:    []daemon.Token{{Name: "test", Value: token, Scope: "admin"}},
+			Tokens:    []daemon.Token{{Name: "test", Value: token, Scope: "admin"}, {Name: "reader", Value: token + "-read", Scope: "read"}},
 			SecretKey: bytes.Repeat([]byte{7}, 32),
 			Logger:    zerolog.New(logs),
 			Ready:     func(endpoint string) { ready <- endpoint },
@@ -105,7 +107,11 @@ func setupOn(t *testing.T, regionsFleet *daemontest.Fleet) *testBundle {
 		require.NoError(t, <-done)
 		require.NotContains(t, logs.String(), token, "a token reached the logs")
 	})
-	return &testBundle{client: &daemontest.Client{Endpoint: endpoint, Token: token}, backupDir: filepath.Join(dir, "backups"), logs: logs}
+	return &testBundle{
+		client:    &daemontest.Client{Endpoint: endpoint, Token: token},
+		reader:    &daemontest.Client{Endpoint: endpoint, Token: token + "-read"},
+		backupDir: filepath.Join(dir, "backups"), logs: logs,
+	}
 }
 
 func (b *testBundle) create(t *testing.T, region, name string, spec apiv1.DatabaseSpec) apiv1.Database {
@@ -319,6 +325,23 @@ func TestSecondMutationWhileOneRuns(t *testing.T) {
 	require.NoError(t, tx.Rollback(ctx))
 	require.Equal(t, apiv1.OperationSucceeded, b.client.Wait(t, first.ID, time.Minute).State)
 	require.True(t, daemontest.DatabaseExists(t, admin, name))
+}
+
+func TestPasswordsOnlyForWriters(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	name := daemontest.UniqueName("secret")
+	db := b.create(t, "westeurope", name, apiv1.DatabaseSpec{SkipFinalBackup: true})
+	require.NotEmpty(t, db.Password)
+
+	resp := b.reader.Do(t, http.MethodGet, "/v1/databases/westeurope/"+name, nil)
+	require.Equal(t, http.StatusOK, resp.Status)
+	var seen apiv1.Database
+	resp.Decode(t, &seen)
+	require.Empty(t, seen.Password, "a read token does not get the owner's password")
+	require.NotContains(t, string(resp.Body), db.Password)
+	require.Equal(t, b.client.Do(t, http.MethodGet, "/v1/databases/westeurope/"+name, nil).Header.Get("ETag"), resp.Header.Get("ETag"),
+		"readers and writers see the same ETag")
 }
 
 func TestAuthentication(t *testing.T) {
