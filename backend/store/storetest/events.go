@@ -43,7 +43,9 @@ func exerciseReconcile(t *testing.T, newStore func(t *testing.T) store.Store) {
 			{Type: "Ready", Status: "True", Reason: "Reconciled", Message: "ok", ObservedGeneration: 1, LastTransitionTime: now},
 			{Type: "Drifted", Status: "True", Reason: "ParametersDrifted", Message: "work_mem is 1MB", ObservedGeneration: 1, LastTransitionTime: now},
 		}
-		put(t, ctx, s, func(ctx context.Context, tx store.Tx) error { return tx.DatabaseConditionsPut(ctx, db.Key(), conditions) })
+		put(t, ctx, s, func(ctx context.Context, tx store.Tx) error {
+			return tx.DatabaseConditionsPut(ctx, db.Key(), conditions)
+		})
 
 		// An operation writing back the spec it read before keeps them.
 		db.Status = "failed"
