@@ -50,7 +50,7 @@ func (g *gateWait) Error() string { return g.reason }
 
 // gatePoll is how often a waiting upgrade looks at its gate again when it
 // waits on other databases rather than on a known bake time.
-const gatePoll = 500 * time.Millisecond
+const gatePoll = 200 * time.Millisecond
 
 // stoppedRollout returns the halt of a version's rollout, or nil.
 func stoppedRollout(ctx context.Context, q store.Queries, schema string, version int64) (*store.Rollout, error) {
@@ -146,6 +146,27 @@ func (m *Manager) replicasFirst(ctx context.Context, q store.Queries, db *store.
 		}
 	}
 	return nil
+}
+
+// rollBackIfDue saves db and, when a version it just reached was rolled
+// back while its upgrade was still running (haltRollout skips databases
+// with an operation), starts the rollback it missed.
+func (m *Manager) rollBackIfDue(ctx context.Context, tx store.Tx, db *store.Database) error {
+	if db.Schema != "" {
+		rollouts, err := tx.RolloutList(ctx, db.Schema)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(rollouts, func(r *store.Rollout) bool {
+			return r.State == apiv1.RolloutRolledBack && r.Version <= db.AppliedVersion
+		}) {
+			op := m.newOperation(apiv1.OperationKindRollbackDatabase, db, "")
+			db.OperationID = op.ID
+			m.logStarted(op)
+			return m.startOperation(ctx, tx, db, op)
+		}
+	}
+	return tx.DatabasePut(ctx, db)
 }
 
 // haltRollout records that a version's rollout stopped at db on a check.

@@ -92,6 +92,15 @@ func (m *Manager) steps(kind string, db *store.Database) []step {
 			step{"drop_role", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
 				return m.regions.RoleDrop(ctx, db.Region, db.Owner)
 			}},
+			step{"drop_replication_role", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
+				// The role a source's replicas connected as (a login with
+				// REPLICATION) goes with the source; dbfleetd deletes a
+				// source only once its replicas are gone.
+				if db.ReplicaOf != "" {
+					return nil
+				}
+				return m.regions.RoleDrop(ctx, db.Region, engine.ReplicationRoleName(db.Name))
+			}},
 		)
 	}
 	return nil
@@ -321,6 +330,7 @@ func (m *Manager) finishTx(ctx context.Context, tx store.Tx, op *store.Operation
 	case state == apiv1.OperationSucceeded:
 		db.Status = apiv1.DatabaseStatusReady
 		db.ObservedGeneration = op.Generation
+		return m.rollBackIfDue(ctx, tx, db)
 	case state == apiv1.OperationFailed:
 		db.Status = apiv1.DatabaseStatusFailed
 	case state == apiv1.OperationCancelled && db.Status == apiv1.DatabaseStatusDeleting:
