@@ -273,8 +273,7 @@ func (f *devFleet) stop() error {
 		return nil
 	case <-time.After(stopTimeout):
 		_ = f.cmd.Process.Kill()
-		<-exited
-		return fmt.Errorf("dbfleetd (pid %d) did not stop within %s of SIGTERM and was killed; its PostgreSQL servers may still run", f.cmd.Process.Pid, stopTimeout)
+		return fmt.Errorf("dbfleetd (pid %d) did not stop within %s of SIGTERM and was killed (%v); its PostgreSQL servers may still run", f.cmd.Process.Pid, stopTimeout, <-exited)
 	}
 }
 

@@ -1,11 +1,12 @@
 package provider
 
 import (
-	"strings"
+	"errors"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
 	"github.com/dbfleet/terraform-provider-dbfleet/provider/client"
 )
 
@@ -18,19 +19,15 @@ const detailField = "field"
 type blame struct {
 	attribute path.Path
 	// field is how the error's details name the attribute.
-	field string
-	// keywords point at the attribute when they are in the error's message
-	// and the details name no field.
-	keywords []string
-	summary  string
+	field   string
+	summary string
 	// hint says what to do next; empty when the message says enough.
 	hint string
 }
 
 // addBlamedError adds an error for apiErr, an invalid_argument answer, on
-// the attribute of blames that it is about: the one its details name, else
-// the first one a keyword of its message points at. When none matches, the
-// error has no attribute and fallbackSummary.
+// the attribute of blames that its details name. When they name none of
+// them, the error has no attribute and fallbackSummary.
 func addBlamedError(diags *diag.Diagnostics, apiErr *client.APIError, blames []blame, fallbackSummary, detail string) {
 	b, ok := findBlame(apiErr, blames)
 	if !ok {
@@ -43,21 +40,23 @@ func addBlamedError(diags *diag.Diagnostics, apiErr *client.APIError, blames []b
 	diags.AddAttributeError(b.attribute, b.summary, detail)
 }
 
+// findBlame returns the first of blames whose field apiErr's details name.
 func findBlame(apiErr *client.APIError, blames []blame) (blame, bool) {
-	if field := apiErr.Details[detailField]; field != "" {
-		for _, b := range blames {
-			if b.field == field {
-				return b, true
-			}
-		}
+	field := apiErr.Details[detailField]
+	if field == "" {
+		return blame{}, false
 	}
-	message := strings.ToLower(apiErr.Message)
 	for _, b := range blames {
-		for _, k := range b.keywords {
-			if strings.Contains(message, k) {
-				return b, true
-			}
+		if b.field == field {
+			return b, true
 		}
 	}
 	return blame{}, false
+}
+
+// invalidField reports whether err is an invalid_argument answer of
+// dbfleetd about the request field field.
+func invalidField(err error, field string) bool {
+	var apiErr *client.APIError
+	return errors.As(err, &apiErr) && apiErr.Code == apiv1.CodeInvalidArgument && apiErr.Details[detailField] == field
 }

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -17,8 +19,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -27,9 +31,10 @@ import (
 )
 
 var (
-	_ resource.ResourceWithConfigure   = (*databaseResource)(nil)
-	_ resource.ResourceWithImportState = (*databaseResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*databaseResource)(nil)
+	_ resource.ResourceWithConfigure      = (*databaseResource)(nil)
+	_ resource.ResourceWithImportState    = (*databaseResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*databaseResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*databaseResource)(nil)
 )
 
 // defaultOperationTimeout is how long create, update and delete wait for
@@ -44,6 +49,29 @@ var databaseStatuses = []string{
 	apiv1.DatabaseStatusRolledBack,
 	apiv1.DatabaseStatusDeleting,
 	apiv1.DatabaseStatusFailed,
+}
+
+// driftPolicyEffects says what each of apiv1.DriftPolicies does, for the
+// description of drift_policy.
+var driftPolicyEffects = map[string]string{
+	apiv1.DriftPolicyHeal: "repairs what it finds: it recreates a lost owner role and its grants, rebuilds a lost " +
+		"or damaged migration ledger from what the catalog shows, puts changed parameters back, recreates a dropped " +
+		"or broken subscription and resyncs it, and recreates a dropped replica from its source. It never recreates " +
+		"a dropped source database, which would come back empty: that stays in `drift`",
+	apiv1.DriftPolicyReport: "only records what it finds, as an event and in `drift` and `conditions`, and repairs " +
+		"nothing, so that a person can look first",
+}
+
+// driftPolicyDescription describes drift_policy from apiv1.DriftPolicies.
+func driftPolicyDescription() string {
+	d := "What dbfleet's reconciler does when it finds that the database differs from its configuration in its " +
+		"region (it checks every database periodically, every 30 seconds by default): one of " + quotedList(apiv1.DriftPolicies) +
+		". Defaults to `" + apiv1.DriftPolicies[0] + "`."
+	for _, p := range apiv1.DriftPolicies {
+		d += " `" + p + "` " + driftPolicyEffects[p] + "."
+	}
+	return d + " Whatever it does not repair, `terraform plan` shows as a change of `drift`. Changing it changes " +
+		"the setting in place."
 }
 
 func newDatabaseResource() resource.Resource {
@@ -65,6 +93,8 @@ type databaseResourceModel struct {
 	Schema             types.String   `tfsdk:"schema"`
 	SchemaVersion      types.Int64    `tfsdk:"schema_version"`
 	Parameters         types.Map      `tfsdk:"parameters"`
+	ReplicaOf          types.String   `tfsdk:"replica_of"`
+	DriftPolicy        types.String   `tfsdk:"drift_policy"`
 	AppliedVersion     types.Int64    `tfsdk:"applied_version"`
 	RolloutWave        types.Int64    `tfsdk:"rollout_wave"`
 	Status             types.String   `tfsdk:"status"`
@@ -72,6 +102,10 @@ type databaseResourceModel struct {
 	Port               types.Int64    `tfsdk:"port"`
 	Owner              types.String   `tfsdk:"owner"`
 	Password           types.String   `tfsdk:"password"`
+	Drift              types.String   `tfsdk:"drift"`
+	Replication        types.Object   `tfsdk:"replication"`
+	Consistency        types.Object   `tfsdk:"consistency"`
+	Conditions         types.List     `tfsdk:"conditions"`
 	Timeouts           timeouts.Value `tfsdk:"timeouts"`
 }
 
@@ -171,6 +205,38 @@ func (r *databaseResource) Schema(ctx context.Context, _ resource.SchemaRequest,
 				Optional:    true,
 				Validators:  []validator.Map{allowedParameters()},
 			},
+			"replica_of": schema.StringAttribute{
+				MarkdownDescription: "The region of the database that this one replicates, such as `westeurope`: set it " +
+					"to make the database a logical replica of the database of the same `name` in that region, its " +
+					"source. dbfleet publishes the source's tables, subscribes the replica with an initial copy of " +
+					"their rows, and from then on streams every change; `replication` and `consistency` report how " +
+					"the replica follows. A replica runs the same `schema` as its source, whose migrations dbfleet " +
+					"applies to the replica itself (they are not replicated); in a rollout, replicas move to a new " +
+					"version before their source, so that a replica has new columns before its source sends them. " +
+					"The source must exist first, must not be a replica itself, and cannot be deleted while it has " +
+					"replicas: in the same configuration, refer to it (`replica_of = dbfleet_database.orders_westeurope.region`) " +
+					"or add `depends_on`, so that Terraform creates the source before its replicas and destroys it " +
+					"after them. Write to the source only: rows written to a replica are not sent back and make it " +
+					"inconsistent. Leave it out for a database that is not a replica. Changing it replaces the database.",
+				Optional:      true,
+				Validators:    []validator.String{identifier()},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"drift_policy": schema.StringAttribute{
+				MarkdownDescription: driftPolicyDescription(),
+				Optional:            true,
+				Computed:            true,
+				Default:             stringdefault.StaticString(apiv1.DriftPolicies[0]),
+				Validators:          []validator.String{stringvalidator.OneOf(apiv1.DriftPolicies...)},
+			},
+			"drift": schema.StringAttribute{
+				MarkdownDescription: driftAttribute,
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{noDrift{}},
+			},
+			"replication": replicationField.resourceAttribute(),
+			"consistency": consistencyField.resourceAttribute(),
+			"conditions":  conditionsField.resourceAttribute(),
 			"applied_version": schema.Int64Attribute{
 				MarkdownDescription: "The schema version that the database's migration ledger is at, as dbfleet last " +
 					"observed it. It is below `schema_version` while an upgrade waits on its rollout gate, and after a " +
@@ -272,7 +338,7 @@ func (r *databaseResource) Create(ctx context.Context, req resource.CreateReques
 	}
 	op, err := r.client.DatabasePut(ctx, region, name, spec)
 	if err != nil {
-		resp.Diagnostics.AddError(summary, requestFailureDetail("create", region, name, err))
+		addPutError(&resp.Diagnostics, summary, "create", region, name, err)
 		return
 	}
 
@@ -283,6 +349,9 @@ func (r *databaseResource) Create(ctx context.Context, req resource.CreateReques
 	plan.Owner = types.StringNull()
 	plan.Password = types.StringNull()
 	plan.AppliedVersion = types.Int64Null()
+	plan.Replication = types.ObjectNull(replicationField.objectAttrTypes())
+	plan.Consistency = types.ObjectNull(consistencyField.objectAttrTypes())
+	plan.Conditions = types.ListNull(conditionsField.elemType())
 	if plan.SchemaVersion.IsUnknown() {
 		plan.SchemaVersion = types.Int64Null()
 	}
@@ -313,7 +382,9 @@ func (r *databaseResource) Create(ctx context.Context, req resource.CreateReques
 }
 
 // Read refreshes the database from dbfleet, and removes it from state with
-// a warning when it no longer exists.
+// a warning when it no longer exists. It sets drift, with a warning, when
+// dbfleetd reports drift that it did not repair, so that the plan shows it
+// (see database_drift.go).
 func (r *databaseResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state databaseResourceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
@@ -338,6 +409,11 @@ func (r *databaseResource) Read(ctx context.Context, req resource.ReadRequest, r
 		return
 	}
 	resp.Diagnostics.Append(state.setDatabase(ctx, db)...)
+	state.Drift = driftValue(db)
+	if !state.Drift.IsNull() {
+		tflog.Warn(ctx, "Database drifted", map[string]any{"reason": state.Drift.ValueString()})
+		addDriftWarning(&resp.Diagnostics, db)
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
@@ -367,7 +443,7 @@ func (r *databaseResource) Update(ctx context.Context, req resource.UpdateReques
 	}
 	op, err := r.client.DatabasePut(ctx, region, name, spec)
 	if err != nil {
-		resp.Diagnostics.AddError(summary, requestFailureDetail("update", region, name, err))
+		addPutError(&resp.Diagnostics, summary, "update", region, name, err)
 		return
 	}
 	const retry = "Terraform keeps the database's previous settings in state. Fix the cause, then run terraform apply again."
@@ -437,6 +513,22 @@ func (r *databaseResource) ImportState(ctx context.Context, req resource.ImportS
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), databaseID(region, name))...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("region"), region)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
+}
+
+// ValidateConfig refuses a database that replicates its own region.
+func (r *databaseResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var config databaseResourceModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if config.ReplicaOf.IsNull() || config.ReplicaOf.IsUnknown() || !config.ReplicaOf.Equal(config.Region) {
+		return
+	}
+	resp.Diagnostics.AddAttributeError(path.Root("replica_of"), "Database Replicates Its Own Region", fmt.Sprintf(
+		"replica_of names region %q, the database's own region. A replica follows the database of the same name in "+
+			"another region: set replica_of to the source's region, or leave it out for a database that is not a replica.",
+		config.ReplicaOf.ValueString()))
 }
 
 // ModifyPlan fails a plan that would delete a database with deletion
@@ -528,19 +620,39 @@ func (r *databaseResource) planRollout(ctx context.Context, req resource.ModifyP
 		plan.AppliedVersion = types.Int64Null()
 		plan.RolloutWave = types.Int64Null()
 	}
+	if plan.ReplicaOf.IsNull() {
+		// Only replicas report replication and consistency.
+		plan.Replication = types.ObjectNull(replicationField.objectAttrTypes())
+		plan.Consistency = types.ObjectNull(consistencyField.objectAttrTypes())
+	}
 
 	known := !plan.Region.IsUnknown() && !plan.Name.IsUnknown() && !plan.Schema.IsUnknown() &&
 		!config.SchemaVersion.IsUnknown() && isFullyKnown(ctx, plan.Parameters) &&
-		!plan.DeletionProtection.IsUnknown() && !plan.SkipFinalBackup.IsUnknown()
+		!plan.DeletionProtection.IsUnknown() && !plan.SkipFinalBackup.IsUnknown() &&
+		!plan.ReplicaOf.IsUnknown() && !plan.DriftPolicy.IsUnknown()
 	if !known {
 		plan.leaveRolloutUnknown(config.SchemaVersion)
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		return
 	}
 	replacing := state == nil || !plan.Region.Equal(state.Region) || !plan.Name.Equal(state.Name)
-	unchanged := !replacing && req.Plan.Raw.Equal(req.State.Raw)
+	// A plan that only clears drift puts the same settings again, and what
+	// dbfleet observes after that is for the apply to tell.
+	unchanged := !replacing && equalButDrift(ctx, req.Plan, req.State)
+	reapplies := unchanged && !plan.Drift.Equal(state.Drift)
+	if reapplies {
+		plan.Status = types.StringUnknown()
+		plan.Conditions = types.ListUnknown(conditionsField.elemType())
+		if !plan.ReplicaOf.IsNull() {
+			plan.Replication = types.ObjectUnknown(replicationField.objectAttrTypes())
+			plan.Consistency = types.ObjectUnknown(consistencyField.objectAttrTypes())
+		}
+	}
 	followsLatest := hasSchema && config.SchemaVersion.IsNull()
 	if unchanged && !followsLatest {
+		if reapplies {
+			resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+		}
 		return
 	}
 
@@ -564,8 +676,21 @@ func (r *databaseResource) planRollout(ctx context.Context, req resource.ModifyP
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		return
 	}
+	if source := plan.ReplicaOf.ValueString(); r.sourceNotCreated(ctx, err, source, name) {
+		tflog.Warn(ctx, "Planned replica of a database that does not exist yet", map[string]any{"replica_of": source})
+		resp.Diagnostics.AddAttributeWarning(path.Root("replica_of"), "Source Database Not Created Yet", fmt.Sprintf(
+			"dbfleetd cannot plan replica %q in region %q yet: %s\n\nWhen a dbfleet_database in this configuration "+
+				"creates the source, database %q in region %q, and the replica refers to it or depends on it, the apply "+
+				"plans the replica again after it and goes on. Otherwise the apply fails here: create the source first, "+
+				"or correct replica_of.", name, region, err, name, source))
+		plan.leaveRolloutUnknown(config.SchemaVersion)
+		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+		return
+	}
 	if err != nil {
-		addDatabasePlanError(&resp.Diagnostics, err, region, name, plan.Schema.ValueString(), config.SchemaVersion)
+		schemaChanges := state != nil && !replacing && !state.Schema.IsNull() && !plan.Schema.Equal(state.Schema) &&
+			state.AppliedVersion.ValueInt64() > 0
+		addDatabasePlanError(&resp.Diagnostics, err, region, name, plan.Schema.ValueString(), config.SchemaVersion, schemaChanges)
 		return
 	}
 	tflog.Info(ctx, "Planned database", map[string]any{
@@ -595,19 +720,38 @@ func (r *databaseResource) planRollout(ctx context.Context, req resource.ModifyP
 }
 
 // schemaNotPublished reports whether err, the answer of a :plan, refuses
-// the database because its schema does not exist: an invalid_argument that
-// is about the schema or no attribute in particular, while dbfleetd has no
-// schema of that name.
+// the database because its schema does not exist: an invalid_argument about
+// schema, while dbfleetd has no schema of that name.
 func (r *databaseResource) schemaNotPublished(ctx context.Context, err error, schemaName string) bool {
-	var apiErr *client.APIError
-	if schemaName == "" || !errors.As(err, &apiErr) || apiErr.Code != apiv1.CodeInvalidArgument {
-		return false
-	}
-	if b, ok := findBlame(apiErr, databaseBlames); ok && b.field != "schema" {
+	if schemaName == "" || !invalidField(err, "schema") {
 		return false
 	}
 	_, getErr := r.client.SchemaGet(ctx, schemaName)
 	return errors.Is(getErr, client.ErrNotFound)
+}
+
+// sourceNotCreated reports whether err, the answer of a :plan, refuses a
+// replica because its source does not exist: an invalid_argument about
+// replica_of, while dbfleetd has no database name in region source.
+func (r *databaseResource) sourceNotCreated(ctx context.Context, err error, source, name string) bool {
+	if source == "" || !invalidField(err, "replica_of") {
+		return false
+	}
+	_, getErr := r.client.DatabaseGet(ctx, source, name)
+	return errors.Is(getErr, client.ErrNotFound)
+}
+
+// equalButDrift reports whether plan holds the same values as state,
+// leaving drift aside.
+func equalButDrift(ctx context.Context, plan tfsdk.Plan, state tfsdk.State) bool {
+	var drift types.String
+	if diags := state.GetAttribute(ctx, path.Root("drift"), &drift); diags.HasError() {
+		return false
+	}
+	if diags := plan.SetAttribute(ctx, path.Root("drift"), drift); diags.HasError() {
+		return false
+	}
+	return plan.Raw.Equal(state.Raw)
 }
 
 // leaveRolloutUnknown makes what only dbfleetd's :plan can tell unknown:
@@ -632,6 +776,8 @@ func (m *databaseResourceModel) spec(ctx context.Context) (apiv1.DatabaseSpec, d
 		SkipFinalBackup:    m.SkipFinalBackup.ValueBool(),
 		Schema:             m.Schema.ValueString(),
 		SchemaVersion:      m.SchemaVersion.ValueInt64(),
+		ReplicaOf:          m.ReplicaOf.ValueString(),
+		DriftPolicy:        m.DriftPolicy.ValueString(),
 	}
 	var diags diag.Diagnostics
 	if !m.Parameters.IsNull() {
@@ -640,8 +786,10 @@ func (m *databaseResourceModel) spec(ctx context.Context) (apiv1.DatabaseSpec, d
 	return spec, diags
 }
 
-// setDatabase sets every attribute but timeouts from db. Without a schema,
-// schema_version, applied_version and rollout_wave are null. When an
+// setDatabase sets every attribute but drift and timeouts from db (Read
+// sets drift; an apply keeps the planned null). Without a schema,
+// schema_version, applied_version and rollout_wave are null; without
+// replica_of, replication and consistency. When an
 // upgrade failed or a rollout rolled the database back, schema_version is
 // the version the database is at rather than the one it failed to reach,
 // so that the next plan shows the upgrade again (and refuses it while its
@@ -677,6 +825,15 @@ func (m *databaseResourceModel) setDatabase(ctx context.Context, db *apiv1.Datab
 	m.Port = types.Int64Value(int64(db.Port))
 	m.Owner = types.StringValue(db.Owner)
 	m.Password = types.StringValue(db.Password)
+	m.ReplicaOf = stringOrNull(db.ReplicaOf)
+	m.DriftPolicy = types.StringValue(cmp.Or(db.DriftPolicy, apiv1.DriftPolicies[0]))
+	m.Replication = types.ObjectNull(replicationField.objectAttrTypes())
+	m.Consistency = types.ObjectNull(consistencyField.objectAttrTypes())
+	if db.ReplicaOf != "" {
+		m.Replication = replicationValue(db.Replication)
+		m.Consistency = consistencyValue(db.Consistency)
+	}
+	m.Conditions = conditionsValue(db.Conditions)
 	return diags
 }
 
@@ -723,6 +880,20 @@ func requestFailureDetail(verb, region, name string, err error) string {
 		return detail + "\n\nCheck the provider's token: it must be valid and have the write scope."
 	}
 	return detail
+}
+
+// addPutError adds an error for a PUT of the database that dbfleetd refused
+// or did not answer: on the attribute at fault when dbfleetd names it, such
+// as replica_of when the source is missing, which the plan could only warn
+// about (the source may have been created earlier in the same apply).
+func addPutError(diags *diag.Diagnostics, summary, verb, region, name string, err error) {
+	detail := requestFailureDetail(verb, region, name, err)
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) && apiErr.Code == apiv1.CodeInvalidArgument {
+		addBlamedError(diags, apiErr, databaseBlames, summary, detail)
+		return
+	}
+	diags.AddError(summary, detail)
 }
 
 // waitFailureDetail explains why waiting for operation id stopped before it
@@ -800,40 +971,51 @@ func quotedList(values []string) string {
 }
 
 // databaseBlames are the attributes of dbfleet_database that dbfleetd's
-// invalid_argument answers can be about, most specific keyword first.
+// invalid_argument answers can be about.
 var databaseBlames = []blame{
-	{attribute: path.Root("parameters"), field: "parameters", keywords: []string{"parameter"},
-		summary: "Invalid Database Parameter"},
-	{attribute: path.Root("schema"), field: "schema", keywords: []string{"cannot change schema"},
-		summary: "Schema Cannot Change",
-		hint: "A database that has run migrations of one schema cannot move to another, or leave it. Keep its schema, " +
-			"or create a new database (under another name) for the other schema."},
-	{attribute: path.Root("region"), field: "region", keywords: []string{"region"}, summary: "Invalid Region",
+	{attribute: path.Root("region"), field: "region", summary: "Invalid Region",
 		hint: "Use a region that dbfleetd administers; the dbfleet_regions data source lists them."},
-	{attribute: path.Root("schema_version"), field: "schema_version", keywords: []string{"version"},
-		summary: "Invalid Schema Version",
+	{attribute: path.Root("name"), field: "name", summary: "Invalid Database Name"},
+	{attribute: path.Root("schema"), field: "schema", summary: "Invalid Schema"},
+	{attribute: path.Root("schema_version"), field: "schema_version", summary: "Invalid Schema Version",
 		hint: "Use a version of the schema's migrations, or leave schema_version out to run the schema's latest version. " +
 			"When a dbfleet_schema in this configuration adds the version, refer to it " +
 			"(schema_version = dbfleet_schema.app.latest_version) so that the plan waits for it."},
-	{attribute: path.Root("schema"), field: "schema", keywords: []string{"schema"}, summary: "Invalid Schema"},
+	{attribute: path.Root("parameters"), field: "parameters", summary: "Invalid Database Parameter"},
+	{attribute: path.Root("replica_of"), field: "replica_of", summary: "Invalid Replica Source",
+		hint: "replica_of names the region of the source: the database of the same name there, which must exist, " +
+			"must not be a replica itself, and must be in another region. A database cannot become a replica, or " +
+			"stop being one, in place: create a new database instead."},
+	{attribute: path.Root("drift_policy"), field: "drift_policy", summary: "Invalid Drift Policy"},
 }
+
+// schemaChangeBlame is the blame of a refused schema when the plan moves a
+// database that has run migrations to another schema, or off its schema.
+var schemaChangeBlame = blame{attribute: path.Root("schema"), field: "schema", summary: "Schema Cannot Change",
+	hint: "A database that has run migrations of one schema cannot move to another, or leave it. Keep its schema, " +
+		"or create a new database (under another name) for the other schema."}
 
 // addDatabasePlanError turns dbfleetd's refusal of a database's :plan into
 // a diagnostic on the attribute at fault, saying what to do next. version
-// is the configured schema_version, null for the latest.
-func addDatabasePlanError(diags *diag.Diagnostics, err error, region, name, schemaName string, version types.Int64) {
-	target, resumeVersion := "the latest version", "<version>"
-	if !version.IsNull() {
-		target = fmt.Sprintf("version %d", version.ValueInt64())
-		resumeVersion = strconv.FormatInt(version.ValueInt64(), 10)
-	}
+// is the configured schema_version, null for the latest; schemaChanges
+// says whether the plan moves a database that has run migrations off its
+// schema.
+func addDatabasePlanError(diags *diag.Diagnostics, err error, region, name, schemaName string, version types.Int64, schemaChanges bool) {
 	var apiErr *client.APIError
 	if !errors.As(err, &apiErr) {
 		diags.AddError("Unable to Plan Database", requestFailureDetail("plan", region, name, err))
 		return
 	}
+	target, resumeVersion := "the latest version", "<version>"
+	if !version.IsNull() {
+		target = fmt.Sprintf("version %d", version.ValueInt64())
+		resumeVersion = strconv.FormatInt(version.ValueInt64(), 10)
+	}
 	switch apiErr.Code {
 	case apiv1.CodeRolloutHalted:
+		if v := apiErr.Details["version"]; v != "" {
+			resumeVersion = v
+		}
 		diags.AddAttributeError(path.Root("schema_version"), "Rollout Halted", fmt.Sprintf("dbfleetd refuses to move "+
 			"database %q in region %q to %s of schema %q: %s\n\nTo go on, publish a newer version or resume the rollout "+
 			"(POST /v1/schemas/%s/rollouts/%s:resume).", name, region, target, schemaName, apiErr, schemaName, resumeVersion))
@@ -843,7 +1025,11 @@ func addDatabasePlanError(diags *diag.Diagnostics, err error, region, name, sche
 			"the target. Add down SQL to those migrations of the dbfleet_schema, or keep schema_version where it is.",
 			name, region, target, schemaName, apiErr))
 	case apiv1.CodeInvalidArgument:
-		addBlamedError(diags, apiErr, databaseBlames, "Invalid Database Configuration",
+		blames := databaseBlames
+		if schemaChanges {
+			blames = append([]blame{schemaChangeBlame}, databaseBlames...)
+		}
+		addBlamedError(diags, apiErr, blames, "Invalid Database Configuration",
 			fmt.Sprintf("dbfleetd refused database %q in region %q: %s", name, region, apiErr))
 	default:
 		diags.AddError("Unable to Plan Database", requestFailureDetail("plan", region, name, err))

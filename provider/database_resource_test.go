@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
@@ -102,6 +103,12 @@ func database(region, name string, deletionProtection bool) *databaseResourceMod
 		Port:               types.Int64Value(5432),
 		Owner:              types.StringValue(name + "_owner"),
 		Password:           types.StringValue("pw"),
+		ReplicaOf:          types.StringNull(),
+		DriftPolicy:        types.StringValue(apiv1.DriftPolicyHeal),
+		Drift:              types.StringNull(),
+		Replication:        types.ObjectNull(replicationField.objectAttrTypes()),
+		Consistency:        types.ObjectNull(consistencyField.objectAttrTypes()),
+		Conditions:         conditionsValue(nil),
 		Timeouts: timeouts.Value{Object: types.ObjectNull(map[string]attr.Type{
 			"create": types.StringType,
 			"update": types.StringType,
@@ -128,6 +135,12 @@ func planned(m *databaseResourceModel) *databaseResourceModel {
 	c.Status = types.StringUnknown()
 	c.AppliedVersion = types.Int64Unknown()
 	c.RolloutWave = types.Int64Unknown()
+	c.Replication = types.ObjectUnknown(replicationField.objectAttrTypes())
+	c.Consistency = types.ObjectUnknown(consistencyField.objectAttrTypes())
+	c.Conditions = types.ListUnknown(conditionsField.elemType())
+	if c.DriftPolicy.IsNull() {
+		c.DriftPolicy = types.StringValue(apiv1.DriftPolicyHeal)
+	}
 	if !c.Schema.IsNull() && c.SchemaVersion.IsNull() {
 		c.SchemaVersion = types.Int64Unknown()
 	}
@@ -146,6 +159,14 @@ func configured(m *databaseResourceModel, pinnedVersion bool) *databaseResourceM
 	c.Password = types.StringNull()
 	c.AppliedVersion = types.Int64Null()
 	c.RolloutWave = types.Int64Null()
+	if c.DriftPolicy.Equal(types.StringValue(apiv1.DriftPolicyHeal)) {
+		// The default: left out.
+		c.DriftPolicy = types.StringNull()
+	}
+	c.Drift = types.StringNull()
+	c.Replication = types.ObjectNull(replicationField.objectAttrTypes())
+	c.Consistency = types.ObjectNull(consistencyField.objectAttrTypes())
+	c.Conditions = types.ListNull(conditionsField.elemType())
 	if !pinnedVersion {
 		c.SchemaVersion = types.Int64Null()
 	}
@@ -249,6 +270,13 @@ func TestModifyPlanRollout(t *testing.T) {
 	withWorkMem.Parameters = types.MapValueMust(types.StringType, map[string]attr.Value{"work_mem": types.StringValue("64MB")})
 	unknownSchema := *plain
 	unknownSchema.Schema = types.StringUnknown()
+	driftedV3 := *onV3
+	driftedV3.Drift = types.StringValue(apiv1.ReasonParametersDrifted)
+	replica := *onV3
+	replica.Region = types.StringValue("westeurope")
+	replica.ReplicaOf = types.StringValue("northeurope")
+	reportOnly := *plain
+	reportOnly.DriftPolicy = types.StringValue(apiv1.DriftPolicyReport)
 
 	tests := []struct {
 		name    string
@@ -347,6 +375,38 @@ func TestModifyPlanRollout(t *testing.T) {
 			wantWave:    types.Int64Value(2),
 		},
 		{
+			name:        "ClearingDriftPutsTheSameVersion",
+			replies:     answer(3, 2),
+			state:       &driftedV3,
+			config:      configured(onV3, false),
+			plan:        onV3,
+			wantSpec:    &apiv1.DatabaseSpec{Schema: "app"},
+			wantVersion: types.Int64Value(3),
+			wantApplied: types.Int64Value(3),
+			wantWave:    types.Int64Value(2),
+		},
+		{
+			name:        "CreateReplica",
+			replies:     answer(3, 1),
+			config:      configured(&replica, false),
+			plan:        planned(configured(&replica, false)),
+			wantSpec:    &apiv1.DatabaseSpec{Schema: "app", ReplicaOf: "northeurope"},
+			wantVersion: types.Int64Unknown(),
+			wantApplied: types.Int64Unknown(),
+			wantWave:    types.Int64Value(1),
+		},
+		{
+			name:        "ChangeDriftPolicy",
+			replies:     answer(0, 0),
+			state:       plain,
+			config:      configured(&reportOnly, false),
+			plan:        planned(&reportOnly),
+			wantSpec:    &apiv1.DatabaseSpec{DriftPolicy: apiv1.DriftPolicyReport},
+			wantVersion: types.Int64Null(),
+			wantApplied: types.Int64Null(),
+			wantWave:    types.Int64Null(),
+		},
+		{
 			name:        "UnknownSchemaSkipsPlan",
 			config:      configured(&unknownSchema, false),
 			plan:        planned(&unknownSchema),
@@ -380,6 +440,9 @@ func TestModifyPlanRollout(t *testing.T) {
 				backend.body(t, planPath, &spec)
 				protection := true
 				tt.wantSpec.DeletionProtection = &protection
+				if tt.wantSpec.DriftPolicy == "" {
+					tt.wantSpec.DriftPolicy = apiv1.DriftPolicyHeal
+				}
 				if diff := cmp.Diff(*tt.wantSpec, spec); diff != "" {
 					t.Fatalf("spec mismatch (-want +got):\n%s", diff)
 				}
@@ -397,9 +460,22 @@ func TestModifyPlanRolloutErrors(t *testing.T) {
 	const planPath = "POST /v1/databases/westeurope/orders:plan"
 	pinned := onSchema(database("westeurope", "orders", true), 3, 0, 0)
 	latest := configured(pinned, false)
+	onBilling := onSchema(database("westeurope", "orders", true), 3, 3, 1)
+	onBilling.Schema = types.StringValue("billing")
+	replica := configured(pinned, false)
+	replica.ReplicaOf = types.StringValue("northeurope")
+	halted := fakeReply{status: http.StatusConflict, body: apiv1.ErrorResponse{Error: apiv1.Error{
+		Code: apiv1.CodeRolloutHalted,
+		Message: "the rollout of schema app version 4 halted: check replica_consistent failed in region northeurope " +
+			"(database orders): replica in eastus is inconsistent",
+		Details: map[string]string{"field": "schema_version", "schema": "app", "version": "4", "region": "northeurope",
+			"database": "orders", "check": apiv1.CheckReplicaConsistent},
+	}}}
+	// The messages and fields are dbfleetd's.
 	tests := []struct {
 		name       string
 		reply      fakeReply
+		state      *databaseResourceModel
 		config     *databaseResourceModel
 		wantError  string
 		wantDetail []string
@@ -424,8 +500,19 @@ func TestModifyPlanRolloutErrors(t *testing.T) {
 			wantDetail: []string{"to the latest version of schema \"app\"", "(POST /v1/schemas/app/rollouts/<version>:resume)"},
 		},
 		{
+			name:      "RolloutHaltedNamesVersionInDetails",
+			reply:     halted,
+			config:    latest,
+			wantError: "schema_version: Rollout Halted",
+			wantDetail: []string{
+				"check replica_consistent failed in region northeurope",
+				"check=replica_consistent; database=orders; field=schema_version; region=northeurope; schema=app; version=4",
+				"(POST /v1/schemas/app/rollouts/4:resume)",
+			},
+		},
+		{
 			name: "DowngradeImpossible",
-			reply: apiErrorReply(http.StatusBadRequest, apiv1.CodeDowngradeImpossible,
+			reply: fieldErrorReply(http.StatusBadRequest, apiv1.CodeDowngradeImpossible, "schema_version",
 				"orders in westeurope cannot go from version 4 down to 3: migration 4 of schema app has no down SQL"),
 			config:     configured(pinned, true),
 			wantError:  "schema_version: Downgrade Impossible",
@@ -433,7 +520,7 @@ func TestModifyPlanRolloutErrors(t *testing.T) {
 		},
 		{
 			name: "UnknownRegion",
-			reply: apiErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument,
+			reply: fieldErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument, "region",
 				"region westeurope is not configured; configured regions: [northeurope eastus]"),
 			config:     latest,
 			wantError:  "region: Invalid Region",
@@ -441,41 +528,58 @@ func TestModifyPlanRolloutErrors(t *testing.T) {
 		},
 		{
 			name:       "UnknownVersion",
-			reply:      apiErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument, "schema app has no version 3; its latest version is 2"),
+			reply:      fieldErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument, "schema_version", "schema app has no version 3; its latest version is 2"),
 			config:     configured(pinned, true),
 			wantError:  "schema_version: Invalid Schema Version",
 			wantDetail: []string{"schema app has no version 3"},
 		},
 		{
 			name: "SchemaCannotChange",
-			reply: apiErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument,
+			reply: fieldErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument, "schema",
 				"database orders in westeurope runs schema billing at version 3 and cannot change schema; create a new database instead"),
+			state:      onBilling,
 			config:     latest,
 			wantError:  "schema: Schema Cannot Change",
 			wantDetail: []string{"cannot change schema", "create a new database (under another name)"},
 		},
 		{
+			name: "ReplicaOnAnotherSchema",
+			reply: fieldErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument, "schema",
+				`a replica runs its source's schema: set schema = "billing" like orders in northeurope`),
+			config:     replica,
+			wantError:  "schema: Invalid Schema",
+			wantDetail: []string{`set schema = "billing"`},
+		},
+		{
+			name: "SourceIsAReplica",
+			reply: fieldErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument, "replica_of",
+				"orders in northeurope is itself a replica (of eastus); replicate the source instead"),
+			config:     replica,
+			wantError:  "replica_of: Invalid Replica Source",
+			wantDetail: []string{"is itself a replica", "must not be a replica itself"},
+		},
+		{
 			name: "UnknownParameter",
-			reply: apiErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument,
+			reply: fieldErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument, "parameters",
 				`parameter "fsync" is not allowed; allowed parameters: [lock_timeout work_mem]`),
 			config:     latest,
 			wantError:  "parameters: Invalid Database Parameter",
 			wantDetail: []string{`parameter "fsync" is not allowed`},
 		},
 		{
-			name: "FieldNamedInDetails",
-			reply: fakeReply{status: http.StatusBadRequest, body: apiv1.ErrorResponse{Error: apiv1.Error{
-				Code: apiv1.CodeInvalidArgument, Message: "no such thing", Details: map[string]string{detailField: "region"},
-			}}},
+			name: "InvalidDriftPolicy",
+			reply: fieldErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument, "drift_policy",
+				`drift_policy "ignore" is not valid; use one of heal, report`),
 			config:    latest,
-			wantError: "region: Invalid Region",
+			wantError: "drift_policy: Invalid Drift Policy",
 		},
 		{
+			// Words in the message place nothing: only details do.
 			name:       "UnplacedInvalidArgument",
-			reply:      apiErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument, "the spec is wrong"),
+			reply:      apiErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument, "the region and schema_version are wrong"),
 			config:     latest,
 			wantError:  ": Invalid Database Configuration",
-			wantDetail: []string{"the spec is wrong"},
+			wantDetail: []string{"the region and schema_version are wrong"},
 		},
 		{
 			name:       "ServerError",
@@ -490,10 +594,11 @@ func TestModifyPlanRolloutErrors(t *testing.T) {
 			t.Parallel()
 
 			replies := map[string]fakeReply{
-				planPath:              tt.reply,
-				"GET /v1/schemas/app": {status: http.StatusOK, body: apiv1.Schema{Name: "app", LatestVersion: 4}},
+				planPath:                               tt.reply,
+				"GET /v1/schemas/app":                  {status: http.StatusOK, body: apiv1.Schema{Name: "app", LatestVersion: 4}},
+				"GET /v1/databases/northeurope/orders": {status: http.StatusOK, body: apiv1.Database{Region: "northeurope", Name: "orders"}},
 			}
-			_, errs, details, _ := planDatabase(t, replies, nil, tt.config, planned(tt.config))
+			_, errs, details, _ := planDatabase(t, replies, tt.state, tt.config, planned(tt.config))
 
 			require.Equal(t, []string{tt.wantError}, errs)
 			for _, want := range tt.wantDetail {
@@ -615,6 +720,16 @@ func TestDatabaseConfigValidation(t *testing.T) {
 	versionWithoutSchema := configured(database("westeurope", "orders", true), true)
 	versionWithoutSchema.SchemaVersion = types.Int64Value(2)
 	versionZero := configured(onSchema(database("westeurope", "orders", true), 0, 0, 0), true)
+	replicaOf := func(region string) *databaseResourceModel {
+		m := configured(onSchema(database("westeurope", "orders", true), 0, 0, 0), false)
+		m.ReplicaOf = types.StringValue(region)
+		return m
+	}
+	driftPolicy := func(policy string) *databaseResourceModel {
+		m := configured(database("westeurope", "orders", true), false)
+		m.DriftPolicy = types.StringValue(policy)
+		return m
+	}
 
 	tests := []struct {
 		name       string
@@ -645,6 +760,26 @@ func TestDatabaseConfigValidation(t *testing.T) {
 			name:       "VersionZero",
 			config:     versionZero,
 			wantErrors: []string{"schema_version: Invalid Attribute Value"},
+		},
+		{name: "Replica", config: replicaOf("northeurope")},
+		{
+			name:       "ReplicatesOwnRegion",
+			config:     replicaOf("westeurope"),
+			wantErrors: []string{"replica_of: Database Replicates Its Own Region"},
+			wantDetail: `replica_of names region "westeurope", the database's own region`,
+		},
+		{
+			name:       "ReplicaOfNotARegionName",
+			config:     replicaOf("North Europe"),
+			wantErrors: []string{"replica_of: Invalid Attribute Value Match"},
+			wantDetail: identifierRule,
+		},
+		{name: "ReportDrift", config: driftPolicy(apiv1.DriftPolicyReport)},
+		{
+			name:       "UnknownDriftPolicy",
+			config:     driftPolicy("ignore"),
+			wantErrors: []string{"drift_policy: Invalid Attribute Value Match"},
+			wantDetail: `value must be one of: ["heal" "report"]`,
 		},
 	}
 	for _, tt := range tests {
@@ -784,7 +919,7 @@ func TestModifyPlanSchemaNotPublishedYet(t *testing.T) {
 	t.Parallel()
 	const planPath = "POST /v1/databases/westeurope/orders:plan"
 	backend, c := newFakeBackend(t, map[string]fakeReply{
-		planPath: apiErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument,
+		planPath: fieldErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument, "schema",
 			"schema app does not exist; create it (dbfleet_schema) before the databases that run it"),
 	})
 	s := databaseSchema(t)
@@ -809,4 +944,92 @@ func TestModifyPlanSchemaNotPublishedYet(t *testing.T) {
 	require.True(t, got.SchemaVersion.IsUnknown(), "schema_version")
 	require.True(t, got.RolloutWave.IsUnknown(), "rollout_wave")
 	require.True(t, got.AppliedVersion.IsUnknown(), "applied_version")
+}
+
+func TestModifyPlanSourceNotCreatedYet(t *testing.T) {
+	t.Parallel()
+	const planPath = "POST /v1/databases/eastus/orders:plan"
+	refused := fieldErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument, "replica_of",
+		"the source database orders does not exist in region westeurope; create it before its replicas")
+	replica := onSchema(database("eastus", "orders", true), 0, 0, 0)
+	replica.ReplicaOf = types.StringValue("westeurope")
+	config := configured(replica, false)
+
+	t.Run("WarnsWhileTheSourceIsMissing", func(t *testing.T) {
+		t.Parallel()
+		backend, c := newFakeBackend(t, map[string]fakeReply{planPath: refused})
+		s := databaseSchema(t)
+		req := resource.ModifyPlanRequest{
+			State:  databaseState(t, s, nil),
+			Config: tfsdk.Config(databaseState(t, s, config)),
+			Plan:   tfsdk.Plan(databaseState(t, s, planned(config))),
+		}
+		resp := resource.ModifyPlanResponse{Plan: req.Plan}
+
+		(&databaseResource{client: c}).ModifyPlan(context.Background(), req, &resp)
+
+		require.Equal(t, []string{planPath, "GET /v1/databases/westeurope/orders"}, backend.requests())
+		require.False(t, resp.Diagnostics.HasError(), "%v", resp.Diagnostics)
+		warnings := resp.Diagnostics.Warnings()
+		require.Len(t, warnings, 1)
+		require.Equal(t, "Source Database Not Created Yet", warnings[0].Summary())
+		require.Contains(t, warnings[0].Detail(), `creates the source, database "orders" in region "westeurope"`)
+		var got databaseResourceModel
+		require.False(t, resp.Plan.Get(context.Background(), &got).HasError())
+		require.True(t, got.SchemaVersion.IsUnknown(), "schema_version")
+		require.True(t, got.RolloutWave.IsUnknown(), "rollout_wave")
+	})
+	t.Run("FailsWhenTheSourceExists", func(t *testing.T) {
+		t.Parallel()
+		_, errs, details, _ := planDatabase(t, map[string]fakeReply{
+			planPath:                              refused,
+			"GET /v1/databases/westeurope/orders": {status: http.StatusOK, body: apiv1.Database{Region: "westeurope", Name: "orders"}},
+		}, nil, config, planned(config))
+
+		require.Equal(t, []string{"replica_of: Invalid Replica Source"}, errs)
+		require.Contains(t, details[0], "create it before its replicas")
+	})
+}
+
+func TestAddPutError(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name       string
+		err        error
+		wantError  string
+		wantDetail string
+	}{
+		{
+			name: "SourceMissing",
+			err: &client.APIError{Status: http.StatusBadRequest, Code: apiv1.CodeInvalidArgument,
+				Message: "the source database orders does not exist in region westeurope; create it before its replicas",
+				Details: map[string]string{detailField: "replica_of"}},
+			wantError:  "replica_of: Invalid Replica Source",
+			wantDetail: `Could not create database "orders" in region "eastus": dbfleet API answered 400 Bad Request (invalid_argument): the source database orders does not exist`,
+		},
+		{
+			name:       "InvalidWithoutField",
+			err:        &client.APIError{Status: http.StatusBadRequest, Code: apiv1.CodeInvalidArgument, Message: "request body is not valid"},
+			wantError:  ": Unable to Create Database",
+			wantDetail: "request body is not valid",
+		},
+		{
+			name:       "Conflict",
+			err:        &client.APIError{Status: http.StatusConflict, Code: apiv1.CodeConflict, Message: "busy"},
+			wantError:  ": Unable to Create Database",
+			wantDetail: "busy",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var diags diag.Diagnostics
+
+			addPutError(&diags, "Unable to Create Database", "create", "eastus", "orders", tt.err)
+
+			require.Equal(t, []string{tt.wantError}, errorsAt(diags))
+			require.Contains(t, diags.Errors()[0].Detail(), tt.wantDetail)
+		})
+	}
 }

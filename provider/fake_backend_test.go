@@ -28,6 +28,8 @@ type fakeBackend struct {
 	mu      sync.Mutex
 	got     []string
 	bodies  map[string][]byte
+	// url is where it listens.
+	url string
 }
 
 // newFakeBackend starts a fakeBackend with replies and returns it with a
@@ -37,6 +39,7 @@ func newFakeBackend(t *testing.T, replies map[string]fakeReply) (*fakeBackend, *
 	b := &fakeBackend{replies: replies, bodies: make(map[string][]byte)}
 	server := httptest.NewServer(b)
 	t.Cleanup(server.Close)
+	b.url = server.URL
 	c, err := client.New(client.Config{Endpoint: server.URL, Token: "t0ken"})
 	require.NoError(t, err)
 	return b, c
@@ -79,4 +82,12 @@ func (b *fakeBackend) body(t *testing.T, line string, out any) {
 // apiErrorReply is an error answer with status, code and message.
 func apiErrorReply(status int, code, message string) fakeReply {
 	return fakeReply{status: status, body: apiv1.ErrorResponse{Error: apiv1.Error{Code: code, Message: message}}}
+}
+
+// fieldErrorReply is an error answer with status, code and message whose
+// details name field, the request field at fault, as dbfleetd's do.
+func fieldErrorReply(status int, code, field, message string) fakeReply {
+	return fakeReply{status: status, body: apiv1.ErrorResponse{Error: apiv1.Error{
+		Code: code, Message: message, Details: map[string]string{"field": field},
+	}}}
 }

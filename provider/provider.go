@@ -214,6 +214,8 @@ func (p *dbfleetProvider) Resources(context.Context) []func() resource.Resource 
 func (p *dbfleetProvider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{
 		newRegionsDataSource,
+		newDatabaseDataSource,
+		newOperationDataSource,
 	}
 }
 

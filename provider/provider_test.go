@@ -35,6 +35,9 @@ func TestProviderSchemas(t *testing.T) {
 	require.Contains(t, resp.DataSourceSchemas, "dbfleet_regions")
 	require.True(t, hasSensitive(resp.Provider, "token"), "token is sensitive")
 	require.True(t, hasSensitive(resp.ResourceSchemas["dbfleet_database"], "password"), "password is sensitive")
+	require.Contains(t, resp.DataSourceSchemas, "dbfleet_database")
+	require.Contains(t, resp.DataSourceSchemas, "dbfleet_operation")
+	require.True(t, hasSensitive(resp.DataSourceSchemas["dbfleet_database"], "password"), "the data source's password is sensitive")
 }
 
 func hasSensitive(s *tfprotov6.Schema, name string) bool {

@@ -641,19 +641,15 @@ func addMigrationErrors(diags *diag.Diagnostics, validation *apiv1.SchemaValidat
 }
 
 // schemaBlames are the attributes of dbfleet_schema that dbfleetd's
-// invalid_argument answers can be about, most specific keyword first.
+// invalid_argument answers can be about.
 var schemaBlames = []blame{
-	{attribute: path.Root("rollout").AtName("wave_size"), field: "rollout.wave_size", keywords: []string{"wave_size"},
-		summary: "Invalid Rollout Policy"},
-	{attribute: path.Root("rollout").AtName("waves"), field: "rollout.waves", keywords: []string{"wave"},
-		summary: "Invalid Rollout Policy",
-		hint:    "Name only regions that dbfleetd administers (the dbfleet_regions data source lists them), each in one wave."},
-	{attribute: path.Root("rollout").AtName("bake_time"), field: "rollout.bake_time", keywords: []string{"bake_time", "bake time"},
-		summary: "Invalid Rollout Policy"},
-	{attribute: path.Root("rollout").AtName("on_failure"), field: "rollout.on_failure", keywords: []string{"on_failure"},
-		summary: "Invalid Rollout Policy"},
-	{attribute: path.Root("migrations"), field: "migrations", keywords: []string{"migration versions", "no up sql"},
-		summary: "Invalid Migrations"},
+	{attribute: path.Root("name"), field: "name", summary: "Invalid Schema Name"},
+	{attribute: path.Root("migrations"), field: "migrations", summary: "Invalid Migrations"},
+	{attribute: path.Root("rollout").AtName("waves"), field: "rollout.waves", summary: "Invalid Rollout Policy",
+		hint: "Name only regions that dbfleetd administers (the dbfleet_regions data source lists them), each in one wave."},
+	{attribute: path.Root("rollout").AtName("wave_size"), field: "rollout.wave_size", summary: "Invalid Rollout Policy"},
+	{attribute: path.Root("rollout").AtName("bake_time"), field: "rollout.bake_time", summary: "Invalid Rollout Policy"},
+	{attribute: path.Root("rollout").AtName("on_failure"), field: "rollout.on_failure", summary: "Invalid Rollout Policy"},
 }
 
 // addSchemaRequestError turns an error of a request about schema name into

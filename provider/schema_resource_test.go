@@ -380,7 +380,7 @@ func TestSchemaModifyPlan(t *testing.T) {
 		},
 		{
 			name: "UnknownRegionInWaves",
-			replies: map[string]fakeReply{validatePath: apiErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument,
+			replies: map[string]fakeReply{validatePath: fieldErrorReply(http.StatusBadRequest, apiv1.CodeInvalidArgument, "rollout.waves",
 				"rollout wave 2 names region mars, which is not configured; configured regions: [westeurope northeurope eastus]")},
 			plan: func() *schemaResourceModel {
 				m := newPlan(nil, createOrders)
@@ -659,24 +659,27 @@ func TestSchemaImportState(t *testing.T) {
 func TestSchemaRequestErrors(t *testing.T) {
 	t.Parallel()
 
-	// The messages are dbfleetd's.
+	// The messages and fields are dbfleetd's.
 	tests := []struct {
 		message   string
+		field     string
 		code      string
-		details   map[string]string
 		wantError string
 	}{
-		{message: "rollout sets both waves and wave_size; set one", wantError: "rollout.wave_size: Invalid Rollout Policy"},
-		{message: "rollout wave_size must be positive", wantError: "rollout.wave_size: Invalid Rollout Policy"},
-		{message: "rollout wave 2 is empty", wantError: "rollout.waves: Invalid Rollout Policy"},
-		{message: "rollout waves name region eastus more than once", wantError: "rollout.waves: Invalid Rollout Policy"},
-		{message: `rollout bake_time "soon" is not a duration such as 30s or 10m`, wantError: "rollout.bake_time: Invalid Rollout Policy"},
-		{message: "rollout bake_time must not be negative", wantError: "rollout.bake_time: Invalid Rollout Policy"},
-		{message: `rollout on_failure must be "halt" or "rollback", not "retry"`, wantError: "rollout.on_failure: Invalid Rollout Policy"},
-		{message: "migration versions must be positive and strictly increasing: 2 follows 2", wantError: "migrations: Invalid Migrations"},
-		{message: "migration 3 has no up SQL", wantError: "migrations: Invalid Migrations"},
-		{message: "no region is configured to validate migrations in", wantError: ": Invalid Schema"},
-		{message: "bad", details: map[string]string{detailField: "rollout.bake_time"}, wantError: "rollout.bake_time: Invalid Rollout Policy"},
+		{message: "rollout sets both waves and wave_size; set one", field: "rollout.waves", wantError: "rollout.waves: Invalid Rollout Policy"},
+		{message: "rollout wave_size must be positive", field: "rollout.wave_size", wantError: "rollout.wave_size: Invalid Rollout Policy"},
+		{message: "rollout wave 2 is empty", field: "rollout.waves", wantError: "rollout.waves: Invalid Rollout Policy"},
+		{message: "rollout waves name region eastus more than once", field: "rollout.waves", wantError: "rollout.waves: Invalid Rollout Policy"},
+		{message: "rollout bake_time must not be negative", field: "rollout.bake_time", wantError: "rollout.bake_time: Invalid Rollout Policy"},
+		{message: `rollout on_failure must be "halt" or "rollback", not "retry"`, field: "rollout.on_failure", wantError: "rollout.on_failure: Invalid Rollout Policy"},
+		{message: "migration versions must be positive and strictly increasing: 2 follows 2", field: "migrations", wantError: "migrations: Invalid Migrations"},
+		{message: "migration 3 has no up SQL", field: "migrations", wantError: "migrations: Invalid Migrations"},
+		{message: `schema "App" must start with a lowercase letter`, field: "name", wantError: "name: Invalid Schema Name"},
+		{message: "no region is configured to validate migrations in", field: "rollout.waves", wantError: "rollout.waves: Invalid Rollout Policy"},
+		// Without a field, or with one the resource does not have, nothing
+		// in the message places the error: it stays on the resource.
+		{message: `rollout bake_time "soon" is not a duration such as 30s or 10m`, wantError: ": Invalid Schema"},
+		{message: "bad", field: "rollout.health_checks", wantError: ": Invalid Schema"},
 		{
 			message:   "migration 1 has been run by a database, so its up SQL is immutable; publish the change as a new version",
 			code:      apiv1.CodePublishedVersion,
@@ -691,10 +694,14 @@ func TestSchemaRequestErrors(t *testing.T) {
 			if code == "" {
 				code = apiv1.CodeInvalidArgument
 			}
+			var details map[string]string
+			if tt.field != "" {
+				details = map[string]string{detailField: tt.field}
+			}
 			var diags diag.Diagnostics
 
 			addSchemaRequestError(&diags, "Unable to Update Schema", "put", "app",
-				&client.APIError{Status: http.StatusBadRequest, Code: code, Message: tt.message, Details: tt.details})
+				&client.APIError{Status: http.StatusBadRequest, Code: code, Message: tt.message, Details: details})
 
 			require.Equal(t, []string{tt.wantError}, errorsAt(diags))
 			require.Contains(t, diags.Errors()[0].Detail(), tt.message)

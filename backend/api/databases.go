@@ -107,10 +107,6 @@ func databaseApplyParams(r *http.Request) (*ops.DatabaseApplyParams, error) {
 	if spec.SchemaVersion < 0 {
 		return nil, badRequest("schema_version must not be negative")
 	}
-	if err := apiv1.ValidateDriftPolicy(spec.DriftPolicy); err != nil {
-		return nil, &httpError{status: http.StatusBadRequest, code: apiv1.CodeInvalidArgument, message: err.Error(),
-			details: map[string]string{"field": "drift_policy"}}
-	}
 	return &ops.DatabaseApplyParams{
 		Region: key.Region, Name: key.Name,
 		DeletionProtection: spec.DeletionProtection, SkipFinalBackup: spec.SkipFinalBackup,

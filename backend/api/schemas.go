@@ -195,11 +195,10 @@ func (s *Server) rolloutWave(r *http.Request, db *store.Database, cache map[stri
 	}
 	waves, ok := cache[db.Schema]
 	if !ok {
-		status, err := s.operations.SchemaGet(r.Context(), db.Schema)
-		if err != nil {
+		var err error
+		if waves, err = s.operations.SchemaWaves(r.Context(), db.Schema); err != nil {
 			return 0
 		}
-		waves = status.Waves
 		cache[db.Schema] = waves
 	}
 	for i, w := range waves {

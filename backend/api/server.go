@@ -27,6 +27,7 @@ type Operations interface {
 	DatabasePlan(ctx context.Context, params *ops.DatabaseApplyParams) (*ops.DatabasePlan, error)
 	SchemaPut(ctx context.Context, name string, spec ops.SchemaSpec) (*ops.SchemaStatus, error)
 	SchemaGet(ctx context.Context, name string) (*ops.SchemaStatus, error)
+	SchemaWaves(ctx context.Context, name string) ([][]string, error)
 	SchemaDelete(ctx context.Context, name string) error
 	SchemaValidate(ctx context.Context, name string, spec ops.SchemaSpec) (*ops.SchemaValidation, error)
 	RolloutResume(ctx context.Context, schema string, version int64) (*ops.SchemaStatus, error)
@@ -100,6 +101,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/regions/{name}", read, s.regionGet)
 	s.handle("GET /v1/databases", read, s.databaseList)
 	s.handle("GET /v1/databases/{region}/{name}", read, s.databaseGet)
+	s.handle("GET /v1/databases/{region}/{name}/events", read, s.databaseEvents)
 	s.handle("PUT /v1/databases/{region}/{name}", write, s.idempotent(s.databasePut))
 	s.handle("DELETE /v1/databases/{region}/{name}", write, s.idempotent(s.databaseDelete))
 	s.handle("POST /v1/databases/{region}/{name}", write, customMethods("name", map[string]handlerFunc{

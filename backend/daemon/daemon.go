@@ -46,6 +46,9 @@ type Config struct {
 	// RateLimit is each API token's request rate limit; zero means
 	// api.DefaultRateLimit, a negative PerSecond turns it off.
 	RateLimit api.RateLimit
+	// VerifyInterval is how often each replica's consistency is checked on
+	// a schedule; 0 means 10 minutes.
+	VerifyInterval time.Duration
 	// ReconcileInterval is how often the reconciler checks each database
 	// (failed ones sooner); 0 means reconcile.DefaultInterval (30 s), a
 	// negative value turns the reconciler off.
@@ -68,7 +71,12 @@ const shutdownGrace = 10 * time.Second
 // Run serves until ctx is cancelled, then shuts down gracefully.
 func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger
-	fleet, err := engine.NewFleet(cfg.Regions, engine.Options{PgDump: cfg.PgDump})
+	// Every operation worker may hold a region's admin connection at once
+	// (CREATE DATABASE holds one for long), with the reconciler's catalog
+	// reads and the API's region health beside them; with fewer
+	// connections than workers, workers queue for one.
+	maxConns := int32(cmp.Or(cfg.Workers, 10) + 4)
+	fleet, err := engine.NewFleet(cfg.Regions, engine.Options{PgDump: cfg.PgDump, MaxConnsPerRegion: maxConns})
 	if err != nil {
 		return fmt.Errorf("configure regions: %w", err)
 	}
@@ -105,11 +113,13 @@ func Run(ctx context.Context, cfg Config) error {
 
 	manager := ops.NewManager(ops.Config{
 		Store: st, Regions: fleet, Logger: log, BackupDir: cfg.BackupDir, Registerer: registry,
+		VerifyInterval: cfg.VerifyInterval,
 	})
 	manager.RegisterWorkers(workers)
 	if cfg.ReconcileInterval >= 0 {
 		reconcile.New(reconcile.Config{
 			Store: st, Regions: fleet, Logger: log, Interval: cfg.ReconcileInterval, Registerer: registry,
+			Replicas: manager, Subscriptions: fleet,
 		}).RegisterWorkers(workers)
 	}
 

@@ -71,8 +71,9 @@ func setup(t *testing.T) *testBundle {
 	return setupOn(t, fleet)
 }
 
-// setupOn is setup against the given regions.
-func setupOn(t *testing.T, regionsFleet *daemontest.Fleet) *testBundle {
+// setupOn is setup against the given regions; options adjust the daemon's
+// configuration.
+func setupOn(t *testing.T, regionsFleet *daemontest.Fleet, options ...func(*daemon.Config)) *testBundle {
 	t.Helper()
 	dir := t.TempDir()
 	pgDump, err := pgbin.Path("pg_dump")
@@ -87,14 +88,18 @@ func setupOn(t *testing.T, regionsFleet *daemontest.Fleet) *testBundle {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- daemon.Run(ctx, daemon.Config{
+		cfg := daemon.Config{
 			Listen: "127.0.0.1:0", StorePath: filepath.Join(dir, "state.db"), BackupDir: filepath.Join(dir, "backups"),
 			Regions: regions, PgDump: pgDump,
 			Tokens:    []daemon.Token{{Name: "test", Value: token, Scope: "admin"}, {Name: "reader", Value: token + "-read", Scope: "read"}},
 			SecretKey: bytes.Repeat([]byte{7}, 32),
 			Logger:    zerolog.New(logs),
 			Ready:     func(endpoint string) { ready <- endpoint },
-		})
+		}
+		for _, option := range options {
+			option(&cfg)
+		}
+		done <- daemon.Run(ctx, cfg)
 	}()
 	var endpoint string
 	select {

@@ -13,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon/daemontest"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
 )
 
 const itemsTable = "CREATE TABLE items (id bigint PRIMARY KEY, label text NOT NULL)"
@@ -180,6 +182,21 @@ func TestRapidWritesDuringAReplicatedUpgradeLoseNothing(t *testing.T) {
 	require.Equal(t, "consistent", db.Consistency.Result, "%+v", db.Consistency)
 }
 
+func TestConsistencyIsCheckedOnASchedule(t *testing.T) {
+	t.Parallel()
+	b := setupOn(t, fleet, func(c *daemon.Config) { c.VerifyInterval = time.Second })
+	_, name, _ := replicaFixture(t, b, fleet, nil)
+	eventually(t, "a scheduled check records a result", func() bool {
+		var db apiv1.Database
+		b.client.Do(t, http.MethodGet, "/v1/databases/eastus/"+name, nil).Decode(t, &db)
+		return db.Consistency != nil && db.Consistency.Result == "consistent"
+	})
+	var ops apiv1.OperationList
+	b.client.Do(t, http.MethodGet, "/v1/operations?target=databases/eastus/"+name, nil).Decode(t, &ops)
+	require.Equal(t, apiv1.OperationKindVerifyDatabase, ops.Operations[0].Kind)
+	require.Contains(t, ops.Operations[0].Progress, "consistent", "a verify's progress keeps its result")
+}
+
 // TestCheckFailsClearlyWhileTheSourceIsDown runs on regions of its own: it
 // stops the source's PostgreSQL.
 func TestCheckFailsClearlyWhileTheSourceIsDown(t *testing.T) {
@@ -201,4 +218,85 @@ func TestCheckFailsClearlyWhileTheSourceIsDown(t *testing.T) {
 	op, db = b.verify(t, "eastus", name)
 	require.Equal(t, apiv1.OperationSucceeded, op.State, "%+v", op.Error)
 	require.Equal(t, "consistent", db.Consistency.Result)
+}
+
+// condition returns a database's condition of a type, or the zero value.
+func condition(db apiv1.Database, typ string) apiv1.Condition {
+	for _, c := range db.Conditions {
+		if c.Type == typ {
+			return c
+		}
+	}
+	return apiv1.Condition{}
+}
+
+func TestReconcileResubscribesAReplica(t *testing.T) {
+	t.Parallel()
+	n := startReconciling(t, fleet, "")
+	_, name, source := replicaFixture(t, n.testBundle, fleet, nil)
+	src := ownerPool(t, source)
+	_, err := src.Exec(context.Background(), `INSERT INTO items SELECT g, 'before' FROM generate_series(1, 500) g`)
+	require.NoError(t, err)
+	replica := fleet.AdminDB(t, "eastus", name)
+	eventually(t, "rows reach the replica", func() bool { return countRows(t, replica, "items") == 500 })
+
+	_, err = replica.Exec(context.Background(), "DROP SUBSCRIPTION "+engine.SubscriptionName(name, "eastus"))
+	require.NoError(t, err)
+	_, err = src.Exec(context.Background(), `INSERT INTO items SELECT g, 'after' FROM generate_series(501, 800) g`)
+	require.NoError(t, err)
+
+	eventually(t, "the reconciler resubscribes and the replica catches up", func() bool {
+		return countRows(t, replica, "items") == 800
+	})
+	eventually(t, "Synced says streaming", func() bool {
+		var db apiv1.Database
+		n.client.Do(t, http.MethodGet, "/v1/databases/eastus/"+name, nil).Decode(t, &db)
+		return condition(db, apiv1.ConditionSynced).Reason == apiv1.ReasonStreaming
+	})
+	var events apiv1.EventList
+	n.client.Do(t, http.MethodGet, "/v1/databases/eastus/"+name+"/events", nil).Decode(t, &events)
+	require.True(t, hasEvent(events, "Resubscribed"), "events: %+v", events)
+	_, db := n.verify(t, "eastus", name)
+	require.Equal(t, "consistent", db.Consistency.Result)
+}
+
+func TestReconcileRecreatesADroppedReplica(t *testing.T) {
+	t.Parallel()
+	n := startReconciling(t, fleet, "")
+	_, name, source := replicaFixture(t, n.testBundle, fleet, nil)
+	_, err := ownerPool(t, source).Exec(context.Background(), `INSERT INTO items SELECT g, 'kept' FROM generate_series(1, 300) g`)
+	require.NoError(t, err)
+	admin := fleet.Admin(t, "eastus")
+	eventually(t, "rows reach the replica", func() bool { return countRows(t, fleet.AdminDB(t, "eastus", name), "items") == 300 })
+
+	// PostgreSQL refuses to drop a database with a subscription: the
+	// subscription goes first, as an operator would do it.
+	replicaConn := fleet.AdminDB(t, "eastus", name)
+	_, err = replicaConn.Exec(context.Background(), "DROP SUBSCRIPTION "+engine.SubscriptionName(name, "eastus"))
+	require.NoError(t, err)
+	replicaConn.Close()
+	_, err = admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
+	require.NoError(t, err)
+
+	eventually(t, "the replica is made again and refilled from its source", func() bool {
+		if !daemontest.DatabaseExists(t, admin, name) {
+			return false
+		}
+		var n int64
+		err := fleet.AdminDB(t, "eastus", name).QueryRow(context.Background(), `SELECT count(*) FROM items`).Scan(&n)
+		return err == nil && n == 300
+	})
+	require.Contains(t, fleet.Ledger(t, "eastus", name), int64(1), "the replica ran its schema's migrations again")
+	var events apiv1.EventList
+	n.client.Do(t, http.MethodGet, "/v1/databases/eastus/"+name+"/events", nil).Decode(t, &events)
+	require.True(t, hasEvent(events, "ReplicaRecreated"), "events: %+v", events)
+}
+
+func hasEvent(events apiv1.EventList, reason string) bool {
+	for _, e := range events.Events {
+		if e.Reason == reason {
+			return true
+		}
+	}
+	return false
 }

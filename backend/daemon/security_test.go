@@ -22,6 +22,7 @@ import (
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/openapitest"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon/daemontest"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
@@ -98,7 +99,8 @@ func startNode(t *testing.T, dir string, edit func(*daemon.Config)) *secureNode 
 
 func (n *secureNode) client(t *testing.T, token string, edit func(*client.Config)) *client.Client {
 	t.Helper()
-	cfg := client.Config{Endpoint: n.endpoint, Token: token, RetryWaitMin: 50 * time.Millisecond, RetryWaitMax: time.Second}
+	cfg := client.Config{Endpoint: n.endpoint, Token: token, RetryWaitMin: 50 * time.Millisecond, RetryWaitMax: time.Second,
+		WrapTransport: func(rt http.RoundTripper) http.RoundTripper { return openapitest.Transport(t, rt) }}
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -444,7 +444,7 @@ func freePort() (int, error) {
 		return 0, fmt.Errorf("picking a free port: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return l.Addr().(*net.TCPAddr).Port, nil //nolint:forcetypeassert // A "tcp" listener's address is a *TCPAddr.
 }
 
 func pgVersionFile(clusterDir string) string {

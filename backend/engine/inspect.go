@@ -276,9 +276,22 @@ const hasObjectsQuery = `SELECT
 // changes nothing (Ledger, by contrast, creates a missing ledger). A failed
 // login is ErrOwnerLogin; a ledger another role owns, ErrLedgerUnreadable.
 func (f *Fleet) LedgerInspect(ctx context.Context, o Owner) (*Ledger, error) {
-	conn, err := f.connectOwner(ctx, o)
+	r, ok := f.regions[o.Region]
+	if !ok {
+		return nil, fmt.Errorf("region %s: %w", o.Region, ErrUnknownRegion)
+	}
+	cfg, err := pgx.ParseConfig("")
 	if err != nil {
-		return nil, ownerConnectError(err)
+		return nil, err
+	}
+	cfg.Config = *r.connCfg.Copy()
+	cfg.User, cfg.Password, cfg.Database = o.Role, o.Password, o.Database
+	// The simple protocol sends the batch as one query string, so that a
+	// missing ledger fails its own statement, not the batch's preparation.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, ownerConnectError(fmt.Errorf("connect to %s in %s as %s: %w", o.Database, o.Region, o.Role, err))
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	batch := &pgx.Batch{}
@@ -383,10 +396,10 @@ func (f *Fleet) LedgerRebuild(ctx context.Context, o Owner, entries []LedgerEntr
 // ownerConnectError marks a refused login as ErrOwnerLogin and a missing
 // database as ErrDatabaseMissing.
 func ownerConnectError(err error) error {
-	switch code := sqlStateOf(err); {
-	case code == "28P01", code == "28000": // invalid_password, invalid_authorization_specification
+	switch sqlStateOf(err) {
+	case "28P01", "28000": // invalid_password, invalid_authorization_specification
 		return fmt.Errorf("%w: %w", ErrOwnerLogin, err)
-	case code == "3D000":
+	case "3D000":
 		return fmt.Errorf("%w: %w", ErrDatabaseMissing, err)
 	}
 	return err

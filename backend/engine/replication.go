@@ -144,6 +144,11 @@ func (f *Fleet) SubscriptionEnsure(ctx context.Context, region, database string,
 	}
 	var stmts []string
 	if !exists {
+		// A subscription dropped while its source was away leaves its slot
+		// there; an inactive leftover would refuse the new one.
+		if err := f.slotDropInactive(ctx, src.Region, name); err != nil {
+			return err
+		}
 		c := srcRegion.connCfg
 		conninfo := fmt.Sprintf("host=%s port=%d dbname=%s user=%s password=%s sslmode=%s connect_timeout=10",
 			c.Host, c.Port, src.Database, ReplicationRoleName(src.Database), src.ReplPassword, sslMode(c))
@@ -164,6 +169,58 @@ func (f *Fleet) SubscriptionEnsure(ctx context.Context, region, database string,
 			}
 			return fmt.Errorf("subscribe %s in %s to %s: %w", database, region, src.Region, err)
 		}
+	}
+	return nil
+}
+
+// SubscriptionResync empties a replica's application tables and subscribes
+// it again, copying every row from the source: for a replica whose
+// subscription was lost, whose tables may hold rows the source no longer
+// has.
+func (f *Fleet) SubscriptionResync(ctx context.Context, region, database string, src Source) error {
+	conn, err := f.connectAdmin(ctx, region, database)
+	if err != nil {
+		return err
+	}
+	schemas, err := applicationSchemas(ctx, conn)
+	if err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return fmt.Errorf("list schemas of %s in %s: %w", database, region, err)
+	}
+	var tables []string
+	for _, s := range schemas {
+		rows, err := conn.Query(ctx, `SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = $1`, s)
+		if err != nil {
+			conn.Close(context.WithoutCancel(ctx))
+			return fmt.Errorf("list tables of %s in %s: %w", database, region, err)
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			conn.Close(context.WithoutCancel(ctx))
+			return fmt.Errorf("list tables of %s in %s: %w", database, region, err)
+		}
+		tables = append(tables, names...)
+	}
+	if len(tables) > 0 {
+		if _, err := conn.Exec(ctx, "TRUNCATE "+strings.Join(tables, ", ")); err != nil {
+			conn.Close(context.WithoutCancel(ctx))
+			return fmt.Errorf("empty the tables of %s in %s: %w", database, region, err)
+		}
+	}
+	conn.Close(context.WithoutCancel(ctx))
+	return f.SubscriptionEnsure(ctx, region, database, src)
+}
+
+// slotDropInactive drops a replication slot on a source server if it
+// exists and no one uses it.
+func (f *Fleet) slotDropInactive(ctx context.Context, region, slot string) error {
+	pool, err := f.pool(ctx, region)
+	if err != nil {
+		return err
+	}
+	_, err = pool.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, slot)
+	if err != nil {
+		return fmt.Errorf("drop leftover replication slot %s in %s: %w", slot, region, err)
 	}
 	return nil
 }

@@ -59,6 +59,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// VerifyInterval is how often each replica's consistency is checked on
+	// a schedule; 0 means 10 minutes.
+	VerifyInterval time.Duration
 }
 
 // Manager starts, runs and reports operations.
@@ -70,6 +73,10 @@ type Manager struct {
 	now       func() time.Time
 	waiters   *waiters
 	metrics   *metrics
+	// validations spares repeated dry runs of the same migrations.
+	validations *validations
+	// verifyInterval: see Config.VerifyInterval.
+	verifyInterval time.Duration
 }
 
 // NewManager returns a Manager. Call RegisterWorkers before the store's job
@@ -80,13 +87,16 @@ func NewManager(cfg Config) *Manager {
 		now = time.Now
 	}
 	return &Manager{
-		store:     cfg.Store,
-		regions:   cfg.Regions,
-		logger:    cfg.Logger,
-		backupDir: cfg.BackupDir,
-		now:       func() time.Time { return now().UTC().Truncate(time.Microsecond) },
-		waiters:   newWaiters(),
-		metrics:   newMetrics(cfg.Registerer),
+		store:       cfg.Store,
+		regions:     cfg.Regions,
+		logger:      cfg.Logger,
+		backupDir:   cfg.BackupDir,
+		now:         func() time.Time { return now().UTC().Truncate(time.Microsecond) },
+		waiters:     newWaiters(),
+		metrics:     newMetrics(cfg.Registerer),
+		validations: newValidations(now),
+
+		verifyInterval: cmp.Or(cfg.VerifyInterval, 10*time.Minute),
 	}
 }
 

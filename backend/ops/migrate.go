@@ -21,7 +21,10 @@ func (m *Manager) migrate(ctx context.Context, db *store.Database, op *store.Ope
 	if err != nil {
 		return fmt.Errorf("load schema %s: %w", db.Schema, err)
 	}
-	conn, applied, err := m.openLedger(ctx, db)
+	if wait := m.gateClosed(ctx, db, schema); wait != nil {
+		return wait
+	}
+	conn, applied, err := m.openLedger(ctx, db, schema)
 	if err != nil {
 		return err
 	}
@@ -67,10 +70,32 @@ func (m *Manager) migrate(ctx context.Context, db *store.Database, op *store.Ope
 	return nil
 }
 
+// gateClosed returns the wait when the gate of the first version db would
+// run next (by the store's record of what it applied) is closed, else nil.
+// An upgrade waiting on its gate looks at it again every gatePoll: this
+// look comes before the owner's login and the ledger sync, which a closed
+// gate would waste each time (and which hold a worker while waves before
+// are still moving). Anything else the gate says is left to migrate's own
+// checks, after the ledger sync.
+func (m *Manager) gateClosed(ctx context.Context, db *store.Database, schema *store.Schema) error {
+	for _, mig := range schema.Migrations {
+		if mig.Version <= db.AppliedVersion || mig.Version > db.SchemaVersion {
+			continue
+		}
+		var wait *gateWait
+		if err := m.gate(ctx, m.store, db, schema, mig.Version); errors.As(err, &wait) {
+			return wait
+		}
+		return nil
+	}
+	return nil
+}
+
 // openLedger connects as the owner and syncs the store with the ledger, so
 // a version applied just before a crash counts as applied. It returns the
-// ledger's highest version.
-func (m *Manager) openLedger(ctx context.Context, db *store.Database) (*engine.OwnerConn, int64, error) {
+// ledger's highest version. A ledger that lost versions the store knows
+// took effect is refused: running them again would apply them twice.
+func (m *Manager) openLedger(ctx context.Context, db *store.Database, schema *store.Schema) (*engine.OwnerConn, int64, error) {
 	conn, err := m.regions.OpenOwner(ctx, engine.Owner{Region: db.Region, Database: db.Name, Role: db.Owner, Password: db.Password})
 	if err != nil {
 		return nil, 0, err
@@ -80,11 +105,22 @@ func (m *Manager) openLedger(ctx context.Context, db *store.Database) (*engine.O
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, 0, fmt.Errorf("read ledger of %s in %s: %w", db.Name, db.Region, err)
 	}
-	var versions []int64
+	var versions, lost []int64
 	var applied int64
 	for v := range ledger {
 		versions = append(versions, v)
 		applied = max(applied, v)
+	}
+	for _, mig := range schema.Migrations {
+		if _, ok := ledger[mig.Version]; !ok && mig.Version <= db.AppliedVersion {
+			lost = append(lost, mig.Version)
+		}
+	}
+	if len(lost) > 0 {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, 0, fmt.Errorf("%w: the ledger of %s in %s lacks versions %v that already took effect; dbfleet will not run them again. "+
+			"With drift_policy = \"heal\" the reconciler rebuilds the ledger within an interval: apply again after that",
+			ErrLedgerLost, db.Name, db.Region, lost)
 	}
 	if err := m.recordVersions(ctx, db, versions, applied); err != nil {
 		conn.Close(context.WithoutCancel(ctx))
@@ -199,7 +235,7 @@ func (m *Manager) rollback(ctx context.Context, db *store.Database, _ *store.Ope
 			target = mig.Version
 		}
 	}
-	conn, applied, err := m.openLedger(ctx, db)
+	conn, applied, err := m.openLedger(ctx, db, schema)
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,9 @@ func (m *Manager) planApply(ctx context.Context, q store.Queries, current *store
 			return nil, invalidArgument("parameters", "%s", err)
 		}
 	}
+	if err := apiv1.ValidateDriftPolicy(params.DriftPolicy); err != nil {
+		return nil, invalidArgument("drift_policy", "%s", err)
+	}
 	plan := &DatabasePlan{}
 	if current == nil {
 		plan.Actions = append(plan.Actions, "create role "+OwnerRoleName(params.Name), "create database "+params.Name)
@@ -87,7 +90,8 @@ func (m *Manager) planApply(ctx context.Context, q store.Queries, current *store
 		plan.Actions = append(plan.Actions, "set parameters")
 	}
 	if current != nil && (params.DeletionProtection != nil && *params.DeletionProtection != current.DeletionProtection ||
-		params.SkipFinalBackup != current.SkipFinalBackup) {
+		params.SkipFinalBackup != current.SkipFinalBackup ||
+		cmp.Or(params.DriftPolicy, apiv1.DriftPolicyHeal) != cmp.Or(current.DriftPolicy, apiv1.DriftPolicyHeal)) {
 		plan.Actions = append(plan.Actions, "update settings")
 	}
 	if params.Schema == "" {

@@ -59,7 +59,9 @@ func (m *Manager) checkReplicaSpec(ctx context.Context, q store.Queries, current
 
 // replicasOf lists the replicas of a database.
 func replicasOf(ctx context.Context, q store.Queries, db *store.Database) ([]*store.Database, error) {
-	same, err := q.DatabaseList(ctx, &store.DatabaseListParams{})
+	// Replicas share their source's name: reading only those keeps an
+	// operation's cost from growing with the fleet.
+	same, err := q.DatabaseList(ctx, &store.DatabaseListParams{Name: db.Name})
 	if err != nil {
 		return nil, err
 	}
@@ -381,6 +383,71 @@ func (w *replicationMonitor) Work(ctx context.Context, _ *river.Job[ReplicationM
 		if err != nil {
 			return fmt.Errorf("record replication status of %s/%s: %w", db.Region, db.Name, err)
 		}
+		w.scheduleVerify(ctx, db)
 	}
 	return nil
+}
+
+// scheduleVerify starts a consistency check of a replica whose last one is
+// older than the verify interval, unless an operation runs on it.
+func (w *replicationMonitor) scheduleVerify(ctx context.Context, db *store.Database) {
+	m := w.m
+	if db.OperationID != "" {
+		return
+	}
+	repl, err := m.store.ReplicationGet(ctx, db.Key())
+	if err != nil {
+		return
+	}
+	last := repl.Consistency.CheckedAt
+	if last.IsZero() {
+		last = db.CreatedAt // the first scheduled check comes an interval after creation
+	}
+	if m.now().Sub(last) < m.verifyInterval {
+		return
+	}
+	var busy *OperationInProgressError
+	if _, err := m.DatabaseVerify(ctx, db.Region, db.Name, ""); err != nil && !errors.As(err, &busy) {
+		m.logger.Warn().Str("region", db.Region).Str("database", db.Name).Err(err).Msg("Could not schedule a consistency check")
+	}
+}
+
+// ReplicaRecreate starts an operation that makes a dropped replica again:
+// an empty database, the schema's migrations, and a subscription that
+// copies the source's rows. It implements reconcile.ReplicaRecreator.
+func (m *Manager) ReplicaRecreate(ctx context.Context, db *store.Database) (string, error) {
+	var op *store.Operation
+	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		current, err := tx.DatabaseGet(ctx, db.Key())
+		if err != nil {
+			return err
+		}
+		if current.ReplicaOf == "" {
+			return fmt.Errorf("%s in %s is not a replica; dbfleet never recreates a dropped database empty", db.Name, db.Region)
+		}
+		if current.OperationID != "" {
+			return &OperationInProgressError{OperationID: current.OperationID, Target: Target(db.Region, db.Name)}
+		}
+		if current.Schema != "" {
+			schema, err := tx.SchemaGet(ctx, current.Schema)
+			if err != nil {
+				return err
+			}
+			for _, mig := range schema.Migrations {
+				if err := tx.DatabaseMigrationDelete(ctx, db.Region, db.Name, mig.Version); err != nil {
+					return err
+				}
+			}
+		}
+		current.AppliedVersion = 0
+		current.Status = apiv1.DatabaseStatusProvisioning
+		op = m.newOperation(apiv1.OperationKindApplyDatabase, current, "")
+		current.OperationID, current.UpdatedAt = op.ID, op.CreatedAt
+		return m.startOperation(ctx, tx, current, op)
+	})
+	if err != nil {
+		return "", fmt.Errorf("recreate replica %s in %s: %w", db.Name, db.Region, err)
+	}
+	m.logStarted(op)
+	return fmt.Sprintf("started operation %s to recreate the replica and copy its source's rows", op.ID), nil
 }

@@ -19,6 +19,9 @@ var (
 	// ErrDowngradeImpossible refuses a downgrade past a version without
 	// down SQL.
 	ErrDowngradeImpossible = errors.New("downgrade impossible")
+	// ErrLedgerLost refuses to migrate a database whose ledger lost
+	// versions that took effect.
+	ErrLedgerLost = errors.New("ledger lost applied versions")
 )
 
 // RolloutHaltedError says which rollout halted, where and on which check.

@@ -188,6 +188,18 @@ func (m *Manager) SchemaPut(ctx context.Context, name string, spec SchemaSpec) (
 	return m.SchemaGet(ctx, name)
 }
 
+// SchemaWaves returns a schema's resolved rollout waves. Unlike SchemaGet it
+// does not work out each version's rollout from every database of the
+// schema, so its cost does not grow with the fleet: it is what a read of one
+// database needs.
+func (m *Manager) SchemaWaves(ctx context.Context, name string) ([][]string, error) {
+	schema, err := m.store.SchemaGet(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return resolveWaves(schema.Rollout, m.regions.Names()), nil
+}
+
 // SchemaGet returns a schema with its waves and rollouts.
 func (m *Manager) SchemaGet(ctx context.Context, name string) (*SchemaStatus, error) {
 	schema, err := m.store.SchemaGet(ctx, name)
@@ -261,6 +273,7 @@ type ValidationError struct {
 // SchemaValidate dry-runs a spec: it checks published versions against the
 // stored schema and runs the migrations in a scratch database of the
 // canary region, as an owner would, then drops it. Nothing else changes.
+// Migrations that ran clean there within validationTTL are not run again.
 func (m *Manager) SchemaValidate(ctx context.Context, name string, spec SchemaSpec) (*SchemaValidation, error) {
 	if err := m.checkSchemaSpec(name, &spec); err != nil {
 		return nil, err
@@ -290,9 +303,16 @@ func (m *Manager) SchemaValidate(ctx context.Context, name string, spec SchemaSp
 	for _, mig := range spec.Migrations {
 		migrations = append(migrations, engine.Migration{Version: mig.Version, SQL: mig.Up, Checksum: mig.Checksum})
 	}
+	key := validationKey(out.Region, migrations)
+	if m.validations.clean(key) {
+		return out, nil
+	}
 	failed, err := m.regions.ValidateMigrations(ctx, out.Region, migrations)
 	if err != nil {
 		return nil, fmt.Errorf("validate schema %s in %s: %w", name, out.Region, err)
+	}
+	if failed == nil {
+		m.validations.remember(key)
 	}
 	if failed != nil {
 		out.Errors = append(out.Errors, ValidationError{Version: failed.Version, Line: failed.Line, Code: apiv1.CodeMigrationInvalid,

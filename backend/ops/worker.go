@@ -106,15 +106,20 @@ func (m *Manager) steps(kind string, db *store.Database) []step {
 	return nil
 }
 
-// ours tells whether the region's database of db's name is dbfleet's to
-// back up and drop. A create that failed because someone else's database
+// ours tells whether the region's database of db's name exists and is
+// dbfleet's to back up and drop. A create that failed because someone else's database
 // had the name leaves that database alone when the record is deleted.
 func (m *Manager) ours(ctx context.Context, db *store.Database) (bool, error) {
 	owner, err := m.regions.DatabaseOwner(ctx, db.Region, db.Name)
 	if err != nil {
 		return false, err
 	}
-	if owner != "" && owner != db.Owner && db.ObservedGeneration == 0 {
+	if owner == "" {
+		m.logger.Warn().Str("region", db.Region).Str("database", db.Name).
+			Msg("Database was already gone; nothing to back up or drop")
+		return false, nil
+	}
+	if owner != db.Owner && db.ObservedGeneration == 0 {
 		m.logger.Warn().Str("region", db.Region).Str("database", db.Name).
 			Msg("Left a database dbfleet did not create alone")
 		return false, nil
@@ -301,7 +306,9 @@ func (m *Manager) finishTx(ctx context.Context, tx store.Tx, op *store.Operation
 	op.State, op.Error = state, opErr
 	switch state {
 	case apiv1.OperationSucceeded:
-		op.Progress = "done"
+		if op.Kind != apiv1.OperationKindVerifyDatabase { // a verify's progress holds its result
+			op.Progress = "done"
+		}
 	case apiv1.OperationCancelled:
 		op.Progress = "cancelled"
 	case apiv1.OperationFailed:

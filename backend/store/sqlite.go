@@ -132,7 +132,7 @@ func (s *SQLite) migrate(ctx context.Context) error {
 			return fmt.Errorf("read migration %s: %w", base, err)
 		}
 		err = s.InTx(ctx, func(ctx context.Context, tx Tx) error {
-			sqlTx := tx.(*sqliteTx).tx
+			sqlTx := tx.(*sqliteTx).tx //nolint:forcetypeassert // InTx of the SQLite store passes its own Tx.
 			var applied int
 			if err := sqlTx.QueryRowContext(ctx, `SELECT count(*) FROM dbfleet_migrations WHERE version = ?`, version).Scan(&applied); err != nil {
 				return err
@@ -264,8 +264,8 @@ func (q sqliteQueries) DatabaseGet(ctx context.Context, key DatabaseKey) (*Datab
 
 func (q sqliteQueries) DatabaseList(ctx context.Context, params *DatabaseListParams) ([]*Database, error) {
 	rows, err := q.q.QueryContext(ctx, `SELECT `+databaseSelectColumns+` FROM databases
-		WHERE (? = '' OR region = ?) AND (? = '' OR schema_name = ?) ORDER BY region, name`,
-		params.Region, params.Region, params.Schema, params.Schema)
+		WHERE (? = '' OR region = ?) AND (? = '' OR schema_name = ?) AND (? = '' OR name = ?) ORDER BY region, name`,
+		params.Region, params.Region, params.Schema, params.Schema, params.Name, params.Name)
 	if err != nil {
 		return nil, fmt.Errorf("list databases: %w", err)
 	}

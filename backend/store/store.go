@@ -141,6 +141,8 @@ func (d *Database) Key() DatabaseKey { return DatabaseKey{Region: d.Region, Name
 type DatabaseListParams struct {
 	Region string
 	Schema string
+	// Name matches the databases of that name in every region.
+	Name string
 }
 
 // Operation is a durable long-running operation on a database.

@@ -161,7 +161,7 @@ func parseEndpoint(raw string) (string, error) {
 }
 
 func newTransport(caCertPEM string, insecureSkipVerify bool) (*http.Transport, error) {
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	t := http.DefaultTransport.(*http.Transport).Clone() //nolint:forcetypeassert // net/http declares DefaultTransport as a *Transport.
 	t.TLSClientConfig = &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: insecureSkipVerify, //nolint:gosec // Opt-in, documented as for development endpoints only.

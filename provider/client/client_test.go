@@ -340,6 +340,20 @@ func TestRequests(t *testing.T) {
 			replyBody: apiv1.DatabaseList{Databases: []apiv1.Database{{Name: "orders"}}},
 		},
 		{
+			name: "DatabaseVerify",
+			call: func(ctx context.Context, c *Client) error {
+				op, err := c.DatabaseVerify(ctx, "eastus", "orders")
+				if err == nil && op.Kind != apiv1.OperationKindVerifyDatabase {
+					err = fmt.Errorf("operation kind %q, want %s", op.Kind, apiv1.OperationKindVerifyDatabase)
+				}
+				return err
+			},
+			wantLine:    "POST /v1/databases/eastus/orders:verify",
+			mutating:    true,
+			replyStatus: http.StatusAccepted,
+			replyBody:   apiv1.Operation{ID: "op-2", Kind: apiv1.OperationKindVerifyDatabase},
+		},
+		{
 			name: "OperationGet",
 			call: func(ctx context.Context, c *Client) error {
 				_, err := c.OperationGet(ctx, "op-1")

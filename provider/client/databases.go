@@ -72,3 +72,16 @@ func (c *Client) DatabasePlan(ctx context.Context, region, name string, spec api
 	}
 	return &plan, nil
 }
+
+// DatabaseVerify starts a consistency check of the replica name in region
+// against its source and returns the operation doing so; the result lands
+// in the database's consistency once the operation is done. A database that
+// is not a replica is an *APIError with code invalid_argument.
+func (c *Client) DatabaseVerify(ctx context.Context, region, name string) (*apiv1.Operation, error) {
+	var op apiv1.Operation
+	err := c.do(ctx, request{method: http.MethodPost, path: databasePath(region, name) + ":verify", mutating: true}, &op)
+	if err != nil {
+		return nil, fmt.Errorf("verifying database %s/%s: %w", region, name, err)
+	}
+	return &op, nil
+}

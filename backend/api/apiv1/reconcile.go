@@ -80,6 +80,17 @@ const (
 	// ReasonRegionUnavailable: the region did not answer; its databases
 	// are left alone until it does.
 	ReasonRegionUnavailable = "RegionUnavailable"
+	// ReasonSubscriptionMissing: a replica's subscription is gone; healing
+	// resubscribes and copies the source's rows again.
+	ReasonSubscriptionMissing = "SubscriptionMissing"
+	// ReasonSubscriptionDisabled: a replica's subscription was disabled.
+	ReasonSubscriptionDisabled = "SubscriptionDisabled"
+	// Synced reasons.
+	ReasonStreaming           = "Streaming"
+	ReasonCatchingUp          = "CatchingUp"
+	ReasonSourceUnavailable   = "SourceUnavailable"
+	ReasonSubscriptionStopped = "SubscriptionStopped"
+	ReasonMissingPrimaryKey   = "MissingPrimaryKey"
 	// ReasonReconcileFailed: a check or repair failed; it is retried with
 	// backoff.
 	ReasonReconcileFailed = "ReconcileFailed"

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/openapitest"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/devregions"
 )
 
@@ -104,6 +105,35 @@ type Client struct {
 	Endpoint string
 	Token    string
 	HTTP     *http.Client
+	// Validate is called with every request Do sends (its body apart) and
+	// the answer. Nil checks the answer against the OpenAPI document
+	// dbfleetd serves (openapitest), failing the test when the document
+	// does not describe it; NoValidation turns that off.
+	Validate func(t testing.TB, req *http.Request, body []byte, resp *Response)
+}
+
+// NoValidation is a Client.Validate that checks nothing, for a test that
+// means to see an answer the OpenAPI document does not describe.
+func NoValidation(testing.TB, *http.Request, []byte, *Response) {}
+
+// ValidateResponse fails t unless the OpenAPI document dbfleetd serves
+// describes resp, the answer to req. It is what a Client with no Validate
+// does.
+func ValidateResponse(t testing.TB, req *http.Request, _ []byte, resp *Response) {
+	t.Helper()
+	doc, err := openapitest.Shared()
+	require.NoError(t, err)
+	require.NoError(t, doc.CheckResponse(req, resp.Status, resp.Header, resp.Body))
+}
+
+// ValidateExchange fails t unless the OpenAPI document describes both req,
+// with its body, and resp: for tests that send only well-formed requests.
+func ValidateExchange(t testing.TB, req *http.Request, body []byte, resp *Response) {
+	t.Helper()
+	doc, err := openapitest.Shared()
+	require.NoError(t, err)
+	require.NoError(t, doc.CheckRequest(req, body))
+	require.NoError(t, doc.CheckResponse(req, resp.Status, resp.Header, resp.Body))
 }
 
 // Response is an answer, its body kept raw.
@@ -132,13 +162,17 @@ func (r *Response) ErrorCode(t testing.TB) string {
 func (c *Client) Do(t testing.TB, method, path string, body any, headers ...string) *Response {
 	t.Helper()
 	var reader io.Reader
+	var sent []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		require.NoError(t, err)
-		reader = bytes.NewReader(b)
+		reader, sent = bytes.NewReader(b), b
 	}
 	req, err := http.NewRequest(method, c.Endpoint+path, reader)
 	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
@@ -154,7 +188,13 @@ func (c *Client) Do(t testing.TB, method, path string, body any, headers ...stri
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	answer := &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	validate := c.Validate
+	if validate == nil {
+		validate = ValidateResponse
+	}
+	validate(t, req, sent, answer)
+	return answer
 }
 
 // Wait long-polls an operation until it is done, failing the test after

@@ -74,7 +74,7 @@ func NewTLSFiles(t testing.TB, dir string) *TLSFiles {
 
 // HTTPClient returns a client that trusts only the test authority.
 func (f *TLSFiles) HTTPClient() *http.Client {
-	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport := http.DefaultTransport.(*http.Transport).Clone() //nolint:forcetypeassert // net/http declares DefaultTransport as a *Transport.
 	transport.TLSClientConfig = &tls.Config{RootCAs: f.Pool, MinVersion: tls.VersionTLS12}
 	return &http.Client{Transport: transport}
 }

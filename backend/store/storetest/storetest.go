@@ -63,6 +63,12 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		west, err := s.DatabaseList(ctx, &store.DatabaseListParams{Region: "westeurope"})
 		require.NoError(t, err)
 		require.Len(t, west, 1)
+		named, err := s.DatabaseList(ctx, &store.DatabaseListParams{Name: "orders"})
+		require.NoError(t, err)
+		require.Len(t, named, 2, "a name matches in every region")
+		none, err := s.DatabaseList(ctx, &store.DatabaseListParams{Name: "payments"})
+		require.NoError(t, err)
+		require.Empty(t, none)
 
 		counts, err := s.DatabaseCountByRegion(ctx)
 		require.NoError(t, err)

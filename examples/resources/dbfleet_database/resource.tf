@@ -25,6 +25,29 @@ resource "dbfleet_database" "orders" {
   }
 }
 
+# A logical replica of orders in another region: dbfleet subscribes it to
+# orders in westeurope, copies the rows, and streams every change. Referring
+# to the source's region (rather than writing "westeurope") makes Terraform
+# create the source first and destroy it last.
+resource "dbfleet_database" "orders_northeurope" {
+  region     = "northeurope"
+  name       = dbfleet_database.orders.name
+  schema     = dbfleet_database.orders.schema
+  replica_of = dbfleet_database.orders.region
+
+  # Record what differs from this configuration without repairing it; the
+  # next terraform plan shows it as a change of drift.
+  drift_policy = "report"
+}
+
+output "orders_northeurope_replication" {
+  value = {
+    state       = dbfleet_database.orders_northeurope.replication.state
+    lag_seconds = dbfleet_database.orders_northeurope.replication.lag_seconds
+    consistency = try(dbfleet_database.orders_northeurope.consistency.result, "not checked yet")
+  }
+}
+
 output "orders_connection" {
   value = {
     host  = dbfleet_database.orders.host

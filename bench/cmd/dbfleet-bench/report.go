@@ -1,0 +1,181 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// markdown renders the results as bench/RESULTS.md.
+func markdown(res *results) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	m := res.Machine
+	w("# dbfleet benchmark results")
+	w("")
+	w("Written by `%s` (`bench/cmd/dbfleet-bench`); the same figures are in `bench/results.json`.", res.Command)
+	w("")
+	w("| | |")
+	w("| --- | --- |")
+	w("| date | %s |", res.Date)
+	w("| commit | `%s` |", res.Commit)
+	w("| machine | %d CPUs, %d MiB memory, Linux %s; load average %s at the start, %s at the end |", m.NProc, m.MemoryMiB, m.Kernel, m.LoadAvgStart, m.LoadAvgEnd)
+	w("| software | %s; %s; %s |", m.Go, m.PostgreSQL, orNone(m.Terraform))
+	w("| duration | %.0f s |", res.DurationS)
+	w("")
+	for _, n := range res.Notes {
+		w("- %s", n)
+	}
+	w("")
+	if len(res.Goals) > 0 {
+		w("## Goals")
+		w("")
+		w("| benchmark | figure | value | goal | |")
+		w("| --- | --- | ---: | --- | --- |")
+		for _, g := range res.Goals {
+			verdict := "met"
+			if !g.Met {
+				verdict = "**missed**"
+			}
+			w("| %s | %s | %v | %s | %s |", g.Benchmark, g.Figure, g.Value, g.Goal, verdict)
+		}
+		w("")
+	}
+
+	if p := res.Provisioning; p != nil {
+		w("## 1. Provisioning overhead")
+		w("")
+		w("`terraform apply -parallelism=%d` creating a `dbfleet_schema` (%d migrations) and %d `dbfleet_database`s in %s that run it, "+
+			"against `dbfleetd dev`, versus the floor: the same SQL (`CREATE ROLE ... LOGIN PASSWORD`, `CREATE DATABASE ... OWNER`, then each migration "+
+			"in its own transaction, connected as the owner) from %d parallel `psql` sessions on the same PostgreSQL. "+
+			"The apply's time is the whole `terraform apply` command, Terraform's own start and plan included; the backend span runs from the first create "+
+			"operation's start to the last one's end.",
+			p.Parallelism, p.Migrations, p.Databases, provisionRegion, p.Parallelism)
+		w("")
+		w("| run | floor (s) | apply (s) | apply / floor | to the first operation (s) | backend span (s) | after the last (s) | plan, no changes (s) |")
+		w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+		for i, r := range p.Runs {
+			w("| %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |", i+1, r.FloorS, r.ApplyS, r.Ratio, r.BeforeS, r.BackendS, r.AfterS, r.PlanS)
+		}
+		w("| median | %.2f | %.2f | **%.2f** | | %.2f | | %.2f |", p.FloorS, p.ApplyS, p.Ratio, p.BackendS, p.PlanS)
+		w("")
+		w("Requests the backend served during the apply, per database (median of runs):")
+		w("")
+		w("| route | per database |")
+		w("| --- | ---: |")
+		for _, route := range slices.Sorted(maps.Keys(p.PerOperation)) {
+			w("| `%s` | %.2f |", route, p.PerOperation[route])
+		}
+		w("")
+	}
+
+	if p := res.Polling; p != nil {
+		w("## 2. Polling efficiency")
+		w("")
+		w("%d operations (creates, then deletes, of %d databases with a schema in %s), %d at a time, followed by the provider's own client "+
+			"(`provider/client`): the mutating request, `WaitOperation` (`:wait` long-polls), and for a create the read-back GET the provider makes. "+
+			"The delay runs from the operation's `updated_at` (its end, written by the backend) to `WaitOperation` returning it done, on the same clock.",
+			p.Operations, p.Operations/2, pollingRegion, p.Concurrency)
+		w("")
+		w("| figure | value |")
+		w("| --- | ---: |")
+		w("| requests after the mutating request, per operation (mean / max) | %.2f / %d |", p.RequestsAfterMutation, p.RequestsAfterMutationMax)
+		w("| of which after a create (long-polls and the read-back GET) / after a delete (mean) | %.2f / %.2f |", p.AfterCreate, p.AfterDelete)
+		w("| of which long-polls (mean) | %.2f |", p.LongPollsPerOperation)
+		if p.TerraformRequestsAfterMut > 0 {
+			w("| the same, counted by the backend during benchmark 1's `terraform apply` | %.2f |", p.TerraformRequestsAfterMut)
+		}
+		w("| delay p50 / p90 / max (ms) | %.1f / %.1f / %.1f |", p.DelayP50MS, p.DelayP90MS, p.DelayMaxMS)
+		w("| operation duration p50 (ms), for scale | %.0f |", p.OperationP50MS)
+		w("")
+	}
+
+	if l := res.APILoad; l != nil {
+		w("## 3. API under load")
+		w("")
+		w("An open-loop generator (`bench/loadgen`, in the benchmark's process on the same machine) sends each endpoint requests at a fixed rate, "+
+			"%d trials of %.1f s per rate (figures are the trials' medians), rates rising until two in a row miss; latency counts from when a request was due, "+
+			"so queueing shows. A rate is *held* with no errors, at least 95%% of it answered and p99 under 10 ms. Baseline: `%s` on the same server. "+
+			"At most %d requests in flight.",
+			l.Trials, l.StepSeconds, l.Baseline, l.MaxInFlight)
+		w("")
+		w("| route | highest rate held (/s) | / baseline | p50 at 100/s, / baseline |")
+		w("| --- | ---: | ---: | ---: |")
+		for _, ep := range l.Endpoints {
+			w("| `%s` | %.0f | %.2f | %.2f |", ep.Route, ep.MaxHeld, ep.RatioToBaseline, ep.P50RatioToBaseline)
+		}
+		w("")
+		w("| route | rate (/s) | achieved (/s) | p50 (ms) | p99 (ms) | errors | held |")
+		w("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+		for _, ep := range l.Endpoints {
+			for _, s := range ep.Steps {
+				w("| `%s` | %.0f | %.0f | %.2f | %.2f | %d | %s |", ep.Route, s.Rate, s.Achieved, s.P50MS, s.P99MS, s.Errors, yesNo(s.Held))
+			}
+		}
+		w("")
+		w("dbfleetd's resident memory (VmRSS): %.1f MiB just started, %.1f MiB idle before the load (after benchmarks 1 and 2), "+
+			"%.1f MiB at most under load (%.2fx idle).",
+			mib(l.RSSStartKiB), mib(l.RSSIdleKiB), mib(l.RSSLoadedKiB), l.RSSLoadedOverIdle)
+		w("")
+	}
+
+	if r := res.Rollout; r != nil {
+		w("## 4. Rollout")
+		w("")
+		w("%d databases (%d per region) at version 2 move to a new version; waves %v, bake_time %s. Driver: %s. "+
+			"dbfleet's time runs from the schema PUT that publishes the version to the end of the last upgrade in the backend; the backend orders the waves. "+
+			"The floor runs the same migration with `psql` on as many databases (connected as each owner), wave by wave, 10 sessions in each wave's region.",
+			r.Databases, r.Databases/len(r.Waves), r.Waves, r.BakeTime, r.Driver)
+		w("")
+		w("| version | floor (s) | floor waves (s) | dbfleet (s) | dbfleet waves (s) | dbfleet / floor |")
+		w("| ---: | ---: | --- | ---: | --- | ---: |")
+		for _, run := range r.Runs {
+			w("| %d | %.2f | %v | %.2f | %v | %.2f |", run.Version, run.FloorS, run.FloorWavesS, run.DbfleetS, run.DbfleetWavesS, run.Ratio)
+		}
+		w("| median | %.2f | | %.2f | | **%.2f** |", r.FloorS, r.DbfleetS, r.Ratio)
+		w("")
+	}
+
+	if s := res.Scale; s != nil {
+		w("## 5. Scale of state")
+		w("")
+		w("In the benchmark's process: a SQLite store recording N ready databases (schema at version 2), a reconcile pass over all of them "+
+			"(`reconcile.PassParams{All: true}`; median of %d after a first), and `GET /v1/databases` from dbfleetd's own wiring (`daemon.Run`) on that "+
+			"store, the whole answer read (median of %d after a first). Regions: %s.", scalePasses, scalePasses, s.Regions)
+		w("")
+		w("| databases | first pass (s) | pass (s) | pass per database (µs) | list (s) | list per database (µs) | list size (MiB) | GET one (ms) | :plan one (ms) | healthz (ms) |")
+		w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+		for _, z := range s.Sizes {
+			w("| %d | %.3f | %.3f | %.1f | %.3f | %.1f | %.1f | %.2f | %.2f | %.2f |", z.Databases, z.FirstPassS, z.PassS, z.PassPerDatabaseUS,
+				z.ListS, z.ListPerDatabaseUS, float64(z.ListBytes)/(1<<20), z.GetMS, z.PlanMS, z.HealthzMS)
+		}
+		w("")
+		w("Growth exponents k in cost ~ N^k between the smallest and the largest size (1 is linear, 0 flat): reconcile pass %.2f, list %.2f; "+
+			"GET of one database %.2f and :plan of one %.2f, which should stay flat.", s.PassExponent, s.ListExponent, s.GetExponent, s.PlanExponent)
+		if rp := s.Real; rp != nil {
+			w("")
+			w("Against real PostgreSQL (the dev regions, after benchmark 4, %d databases): a pass took %.2f s, %.0f µs per database checked (%d checked, %d findings, %d errors) — "+
+				"each check logs in as the database's owner to read its ledger.",
+				rp.Databases, rp.PassS, rp.PassPerDatabaseUS, rp.Checked, rp.Findings, rp.Errors)
+		}
+		w("")
+	}
+	return b.String()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "Terraform not used"
+	}
+	return s
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func mib(kib int64) float64 { return float64(kib) / 1024 }
