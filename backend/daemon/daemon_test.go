@@ -75,7 +75,15 @@ func setup(t *testing.T) *testBundle {
 // configuration.
 func setupOn(t *testing.T, regionsFleet *daemontest.Fleet, options ...func(*daemon.Config)) *testBundle {
 	t.Helper()
-	dir := t.TempDir()
+	b, _ := startDaemon(t, regionsFleet, t.TempDir(), options...)
+	return b
+}
+
+// startDaemon runs a dbfleetd in-process against regions with its state in
+// dir, and returns it with a function that stops it (also called when the
+// test ends). Stopping checks that no token reached its logs.
+func startDaemon(t *testing.T, regionsFleet *daemontest.Fleet, dir string, options ...func(*daemon.Config)) (*testBundle, func()) {
+	t.Helper()
 	pgDump, err := pgbin.Path("pg_dump")
 	require.NoError(t, err)
 	var regions []engine.RegionConfig
@@ -85,38 +93,41 @@ func setupOn(t *testing.T, regionsFleet *daemontest.Fleet, options ...func(*daem
 	logs := &syncBuffer{}
 	token := "test-token-" + strings.ReplaceAll(t.Name(), "/", "-")
 	ready := make(chan string, 1)
+	cfg := daemon.Config{
+		Listen: "127.0.0.1:0", StorePath: filepath.Join(dir, "state.db"), BackupDir: filepath.Join(dir, "backups"),
+		Regions: regions, PgDump: pgDump,
+		Tokens:    []daemon.Token{{Name: "test", Value: token, Scope: "admin"}, {Name: "reader", Value: token + "-read", Scope: "read"}},
+		SecretKey: bytes.Repeat([]byte{7}, 32),
+		Logger:    zerolog.New(logs),
+		Ready:     func(endpoint string) { ready <- endpoint },
+	}
+	for _, option := range options {
+		option(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		cfg := daemon.Config{
-			Listen: "127.0.0.1:0", StorePath: filepath.Join(dir, "state.db"), BackupDir: filepath.Join(dir, "backups"),
-			Regions: regions, PgDump: pgDump,
-			Tokens:    []daemon.Token{{Name: "test", Value: token, Scope: "admin"}, {Name: "reader", Value: token + "-read", Scope: "read"}},
-			SecretKey: bytes.Repeat([]byte{7}, 32),
-			Logger:    zerolog.New(logs),
-			Ready:     func(endpoint string) { ready <- endpoint },
-		}
-		for _, option := range options {
-			option(&cfg)
-		}
-		done <- daemon.Run(ctx, cfg)
-	}()
+	go func() { done <- daemon.Run(ctx, cfg) }()
 	var endpoint string
 	select {
 	case endpoint = <-ready:
 	case err := <-done:
+		cancel()
 		t.Fatalf("dbfleetd did not start: %v", err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-		require.NotContains(t, logs.String(), token, "a token reached the logs")
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+			require.NotContains(t, logs.String(), token, "a token reached the logs")
+		})
+	}
+	t.Cleanup(stop)
 	return &testBundle{
 		client:    &daemontest.Client{Endpoint: endpoint, Token: token},
 		reader:    &daemontest.Client{Endpoint: endpoint, Token: token + "-read"},
 		backupDir: filepath.Join(dir, "backups"), logs: logs,
-	}
+	}, stop
 }
 
 func (b *testBundle) create(t *testing.T, region, name string, spec apiv1.DatabaseSpec) apiv1.Database {

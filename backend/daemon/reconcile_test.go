@@ -1,26 +1,21 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon/daemontest"
-	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
-	"github.com/dbfleet/terraform-provider-dbfleet/backend/pgbin"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
 )
 
@@ -54,49 +49,11 @@ func startReconciling(t *testing.T, regions *daemontest.Fleet, dir string, edits
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	pgDump, err := pgbin.Path("pg_dump")
-	require.NoError(t, err)
-	var configs []engine.RegionConfig
-	for _, r := range regions.Regions() {
-		configs = append(configs, engine.RegionConfig{Name: r.Name, AdminDSN: r.AdminDSN()})
-	}
-	logs := &syncBuffer{}
-	token := "test-token-" + strings.ReplaceAll(t.Name(), "/", "-")
-	ready := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	cfg := daemon.Config{
-		Listen: "127.0.0.1:0", StorePath: filepath.Join(dir, "state.db"), BackupDir: filepath.Join(dir, "backups"),
-		Regions: configs, PgDump: pgDump,
-		Tokens:            []daemon.Token{{Name: "test", Value: token, Scope: "admin"}},
-		SecretKey:         bytes.Repeat([]byte{7}, 32),
-		ReconcileInterval: reconcileInterval,
-		Logger:            zerolog.New(logs).Level(zerolog.DebugLevel).With().Timestamp().Logger(),
-		Ready:             func(endpoint string) { ready <- endpoint },
-	}
-	for _, edit := range edits {
-		edit(&cfg)
-	}
-	go func() { done <- daemon.Run(ctx, cfg) }()
-	var endpoint string
-	select {
-	case endpoint = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("dbfleetd did not start: %v", err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			require.NoError(t, <-done)
-		})
-	}
-	t.Cleanup(stop)
-	return &reconcileNode{
-		testBundle: &testBundle{client: &daemontest.Client{Endpoint: endpoint, Token: token}, backupDir: filepath.Join(dir, "backups"), logs: logs},
-		dir:        dir, stop: stop,
-	}
+	options := append([]func(*daemon.Config){func(cfg *daemon.Config) {
+		cfg.ReconcileInterval = reconcileInterval
+	}}, edits...)
+	b, stop := startDaemon(t, regions, dir, options...)
+	return &reconcileNode{testBundle: b, dir: dir, stop: stop}
 }
 
 // reconcileFixture is a schema of two migrations and a database running
