@@ -16,12 +16,6 @@ import (
 // conditions, events and per-database reconcile state.
 func exerciseReconcile(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
-	setup := func(t *testing.T) (context.Context, store.Store) {
-		t.Helper()
-		s := newStore(t)
-		t.Cleanup(func() { _ = s.Close() })
-		return context.Background(), s
-	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	put := func(t *testing.T, ctx context.Context, s store.Store, fn func(ctx context.Context, tx store.Tx) error) {
 		t.Helper()
@@ -30,7 +24,7 @@ func exerciseReconcile(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 	t.Run("ConditionsSurviveDatabasePut", func(t *testing.T) {
 		t.Parallel()
-		ctx, s := setup(t)
+		ctx, s := open(t, newStore)
 		db := &store.Database{Region: "westeurope", Name: "orders", Owner: "orders_owner", Status: "ready",
 			Generation: 1, ObservedGeneration: 1, CreatedAt: now, UpdatedAt: now, DriftPolicy: "report"}
 		put(t, ctx, s, func(ctx context.Context, tx store.Tx) error { return tx.DatabasePut(ctx, db) })
@@ -65,7 +59,7 @@ func exerciseReconcile(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 	t.Run("EventsNewestFirstPrunedAndDeletedWithTheDatabase", func(t *testing.T) {
 		t.Parallel()
-		ctx, s := setup(t)
+		ctx, s := open(t, newStore)
 		db := &store.Database{Region: "westeurope", Name: "orders", Status: "ready", CreatedAt: now, UpdatedAt: now}
 		other := &store.Database{Region: "eastus", Name: "orders", Status: "ready", CreatedAt: now, UpdatedAt: now}
 		put(t, ctx, s, func(ctx context.Context, tx store.Tx) error {
@@ -108,7 +102,7 @@ func exerciseReconcile(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 	t.Run("ReconcileState", func(t *testing.T) {
 		t.Parallel()
-		ctx, s := setup(t)
+		ctx, s := open(t, newStore)
 		_, err := s.ReconcileStateGet(ctx, store.DatabaseKey{Region: "westeurope", Name: "orders"})
 		require.ErrorIs(t, err, store.ErrNotFound)
 

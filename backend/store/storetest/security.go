@@ -15,17 +15,11 @@ import (
 // exerciseSecurity covers tokens and the audit log.
 func exerciseSecurity(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
-	setup := func(t *testing.T) (context.Context, store.Store) {
-		t.Helper()
-		s := newStore(t)
-		t.Cleanup(func() { _ = s.Close() })
-		return context.Background(), s
-	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 
 	t.Run("TokenListAndDelete", func(t *testing.T) {
 		t.Parallel()
-		ctx, s := setup(t)
+		ctx, s := open(t, newStore)
 		ci := &store.Token{Name: "ci", Hash: "h-ci", Scope: "write", CreatedAt: now}
 		audit := &store.Token{Name: "auditor", Hash: "h-auditor", Scope: "read", CreatedAt: now}
 		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
@@ -45,7 +39,7 @@ func exerciseSecurity(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 	t.Run("AuditInsertList", func(t *testing.T) {
 		t.Parallel()
-		ctx, s := setup(t)
+		ctx, s := open(t, newStore)
 		var entries []*store.AuditEntry
 		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 			for i := range 5 {

@@ -21,21 +21,23 @@ type NoopArgs struct{}
 // Kind implements river.JobArgs.
 func (NoopArgs) Kind() string { return "storetest_noop" }
 
+// open makes a store for one subtest, closed when it ends.
+func open(t *testing.T, newStore func(t *testing.T) store.Store) (context.Context, store.Store) {
+	t.Helper()
+	s := newStore(t)
+	t.Cleanup(func() { _ = s.Close() })
+	return context.Background(), s
+}
+
 // Exercise runs the suite. newStore returns a new, empty store whose job
 // client can insert NoopArgs jobs; it is closed by the suite.
 func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
-	setup := func(t *testing.T) (context.Context, store.Store) {
-		t.Helper()
-		s := newStore(t)
-		t.Cleanup(func() { _ = s.Close() })
-		return context.Background(), s
-	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 
 	t.Run("DatabasePutGetListDelete", func(t *testing.T) {
 		t.Parallel()
-		ctx, s := setup(t)
+		ctx, s := open(t, newStore)
 		db := &store.Database{Region: "westeurope", Name: "orders", Owner: "orders_owner", Password: "pw",
 			DeletionProtection: true, Status: "provisioning", Generation: 1, OperationID: "op-1", CreatedAt: now, UpdatedAt: now,
 			Schema: "app", SchemaVersion: 3, AppliedVersion: 2, Parameters: map[string]string{"work_mem": "64MB"}}
@@ -81,7 +83,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 	t.Run("OperationInsertUpdateList", func(t *testing.T) {
 		t.Parallel()
-		ctx, s := setup(t)
+		ctx, s := open(t, newStore)
 		ops := []*store.Operation{
 			{ID: "op-a", Kind: "apply_database", Region: "westeurope", Database: "orders", State: "pending", Generation: 1, CreatedAt: now, UpdatedAt: now},
 			{ID: "op-b", Kind: "delete_database", Region: "westeurope", Database: "orders", State: "pending", Generation: 1, CreatedAt: now.Add(time.Second), UpdatedAt: now},
@@ -118,7 +120,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 	t.Run("RollbackDiscardsRowsAndJobs", func(t *testing.T) {
 		t.Parallel()
-		ctx, s := setup(t)
+		ctx, s := open(t, newStore)
 		boom := errors.New("boom")
 		err := s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 			require.NoError(t, tx.OperationInsert(ctx, &store.Operation{ID: "op-x", Kind: "apply_database", State: "pending", CreatedAt: now, UpdatedAt: now}))
@@ -135,7 +137,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 	t.Run("IdempotencyKeys", func(t *testing.T) {
 		t.Parallel()
-		ctx, s := setup(t)
+		ctx, s := open(t, newStore)
 		key := &store.IdempotencyKey{Principal: "dev", Key: "k1", RequestHash: "h1", State: store.IdempotencyInFlight,
 			Headers: map[string]string{}, CreatedAt: now, LockedUntil: now.Add(time.Minute)}
 		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.IdempotencyKeyPut(ctx, key) }))
@@ -155,7 +157,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 	t.Run("Tokens", func(t *testing.T) {
 		t.Parallel()
-		ctx, s := setup(t)
+		ctx, s := open(t, newStore)
 		tok := &store.Token{Name: "ci", Hash: "abc", Scope: "write", CreatedAt: now}
 		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.TokenPut(ctx, tok) }))
 		got, err := s.TokenGetByHash(ctx, "abc")
@@ -167,7 +169,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 	t.Run("SchemasRolloutsAndVersions", func(t *testing.T) {
 		t.Parallel()
-		ctx, s := setup(t)
+		ctx, s := open(t, newStore)
 		schema := &store.Schema{Name: "app", CreatedAt: now, UpdatedAt: now,
 			Migrations: []store.Migration{{Version: 1, Up: "CREATE TABLE a (id int)", Down: "DROP TABLE a", Checksum: "c1"}, {Version: 2, Up: "SELECT 1", Checksum: "c2"}},
 			Rollout:    store.RolloutPolicy{Waves: [][]string{{"westeurope"}, {"eastus"}}, BakeTime: 30 * time.Second, OnFailure: "halt"}}
@@ -234,7 +236,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 	t.Run("JobInsertCommitsWithTransaction", func(t *testing.T) {
 		t.Parallel()
-		ctx, s := setup(t)
+		ctx, s := open(t, newStore)
 		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 			return tx.JobInsert(ctx, NoopArgs{}, &river.InsertOpts{})
 		}))
