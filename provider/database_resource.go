@@ -641,12 +641,7 @@ func (r *databaseResource) planRollout(ctx context.Context, req resource.ModifyP
 	unchanged := !replacing && equalButDrift(ctx, req.Plan, req.State)
 	reapplies := unchanged && !plan.Drift.Equal(state.Drift)
 	if reapplies {
-		plan.Status = types.StringUnknown()
-		plan.Conditions = types.ListUnknown(conditionsField.elemType())
-		if !plan.ReplicaOf.IsNull() {
-			plan.Replication = types.ObjectUnknown(replicationField.objectAttrTypes())
-			plan.Consistency = types.ObjectUnknown(consistencyField.objectAttrTypes())
-		}
+		plan.leaveObservedUnknown()
 	}
 	followsLatest := hasSchema && config.SchemaVersion.IsNull()
 	if unchanged && !followsLatest {
@@ -715,6 +710,12 @@ func (r *databaseResource) planRollout(ctx context.Context, req resource.ModifyP
 		if !replacing && plan.SchemaVersion.Equal(state.SchemaVersion) && state.AppliedVersion.Equal(state.SchemaVersion) {
 			plan.AppliedVersion = state.AppliedVersion
 		}
+		if unchanged && !plan.SchemaVersion.Equal(state.SchemaVersion) {
+			// Following the latest version turned a plan without changes
+			// into an upgrade: what dbfleet observes after it is for the
+			// apply to tell, as for any other change.
+			plan.leaveObservedUnknown()
+		}
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
@@ -757,6 +758,17 @@ func equalButDrift(ctx context.Context, plan tfsdk.Plan, state tfsdk.State) bool
 // leaveRolloutUnknown makes what only dbfleetd's :plan can tell unknown:
 // rollout_wave, applied_version and, unless configVersion pins it,
 // schema_version. Without a schema they stay null.
+// leaveObservedUnknown plans what dbfleet observes (status, conditions, a
+// replica's replication and consistency) as known after apply.
+func (m *databaseResourceModel) leaveObservedUnknown() {
+	m.Status = types.StringUnknown()
+	m.Conditions = types.ListUnknown(conditionsField.elemType())
+	if !m.ReplicaOf.IsNull() {
+		m.Replication = types.ObjectUnknown(replicationField.objectAttrTypes())
+		m.Consistency = types.ObjectUnknown(consistencyField.objectAttrTypes())
+	}
+}
+
 func (m *databaseResourceModel) leaveRolloutUnknown(configVersion types.Int64) {
 	if m.Schema.IsNull() {
 		return

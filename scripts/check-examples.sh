@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks every Terraform example the registry docs show: `terraform fmt -check` over examples/, then
 # `terraform init -backend=false` and `terraform validate` in a copy of each directory that holds .tf
-# files, against the provider built from this checkout.
+# files, against the provider built from this checkout; and that every resource and data source
+# that docs/ documents has its example (and a resource its import.sh).
 #
 # The provider is built into a filesystem mirror in a temporary directory that a CLI configuration
 # of its own points at, so the check neither needs nor changes ~/.terraform.d, and Terraform asks no
@@ -73,5 +74,22 @@ EOF
     continue
   fi
   echo "check-examples: ok $dir"
+done
+
+# Every resource and data source the provider registers has its registry example, and a resource
+# its import.sh. docs/ has a page for each of them (make docs-check holds it to the provider).
+for page in docs/resources/*.md docs/data-sources/*.md; do
+  [[ -e "$page" ]] || continue
+  name="dbfleet_$(basename "$page" .md)"
+  case "$page" in
+  docs/resources/*) want=("examples/resources/$name/resource.tf" "examples/resources/$name/import.sh") ;;
+  *) want=("examples/data-sources/$name/data-source.tf") ;;
+  esac
+  for f in "${want[@]}"; do
+    if [[ ! -f "$f" ]]; then
+      echo "check-examples: FAIL $page documents $name, but $f is missing" >&2
+      failed=1
+    fi
+  done
 done
 exit "$failed"

@@ -139,7 +139,7 @@ func (d *devServer) removeClusters() {
 func (d *devServer) pid() int { return d.cmd.Process.Pid }
 
 // memory reads dbfleetd's resident set size now and its peak, in KiB.
-func memory(pid int) (rss, hwm int64, err error) {
+func memory(pid int) (rss, hwm int64, err error) { //nolint:unparam // The peak (VmHWM) is read with the RSS; no report uses it yet.
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0, err

@@ -115,7 +115,7 @@ func benchLoad(ctx context.Context, env *benchEnv) (*loadResult, error) {
 		}
 	}()
 
-	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport := http.DefaultTransport.(*http.Transport).Clone() //nolint:forcetypeassert // net/http declares DefaultTransport as a *Transport.
 	transport.MaxIdleConnsPerHost = loadMaxInFlight
 	transport.MaxConnsPerHost = loadMaxInFlight
 	httpClient := &http.Client{Transport: transport}

@@ -172,7 +172,7 @@ func benchPolling(ctx context.Context, env *benchEnv, count int) (*pollingResult
 
 // forEach runs fn on 0..n-1, workers at a time, in order of i, and returns
 // the first error; an error stops handing out further work.
-func forEach(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {
+func forEach(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error { //nolint:unparam // A general helper; its callers happen to share one width today.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	work := make(chan int)
