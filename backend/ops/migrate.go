@@ -21,8 +21,9 @@ func (m *Manager) migrate(ctx context.Context, db *store.Database, op *store.Ope
 	if err != nil {
 		return fmt.Errorf("load schema %s: %w", db.Schema, err)
 	}
-	if wait := m.gateClosed(ctx, db, schema); wait != nil {
-		return wait
+	checked, err := m.gateClosed(ctx, db, schema)
+	if err != nil {
+		return err
 	}
 	conn, applied, err := m.openLedger(ctx, db, schema)
 	if err != nil {
@@ -38,8 +39,10 @@ func (m *Manager) migrate(ctx context.Context, db *store.Database, op *store.Ope
 		if mig.Version <= applied || mig.Version > target {
 			continue
 		}
-		if err := m.gate(ctx, m.store, db, schema, mig.Version); err != nil {
-			return err
+		if mig.Version != checked {
+			if err := m.gate(ctx, m.store, db, schema, mig.Version); err != nil {
+				return err
+			}
 		}
 		if err := m.recordProgress(ctx, op, fmt.Sprintf("applying migration %d of schema %s in %s", mig.Version, schema.Name, db.Region)); err != nil {
 			return err
@@ -70,25 +73,30 @@ func (m *Manager) migrate(ctx context.Context, db *store.Database, op *store.Ope
 	return nil
 }
 
-// gateClosed returns the wait when the gate of the first version db would
-// run next (by the store's record of what it applied) is closed, else nil.
-// An upgrade waiting on its gate looks at it again every gatePoll: this
-// look comes before the owner's login and the ledger sync, which a closed
-// gate would waste each time (and which hold a worker while waves before
-// are still moving). Anything else the gate says is left to migrate's own
-// checks, after the ledger sync.
-func (m *Manager) gateClosed(ctx context.Context, db *store.Database, schema *store.Schema) error {
+// gateClosed looks at the gate of the first version db would run next (by
+// the store's record of what it applied). An upgrade waiting on its gate
+// looks at it again every gatePoll: this look comes before the owner's
+// login and the ledger sync, which a closed gate would waste each time (and
+// which hold a worker while the waves before still move). It returns the
+// wait when the gate is closed, else the version whose gate it found open
+// (0 for none), which migrate need not look at again; anything else the
+// gate says is left to migrate's own look, after the ledger sync.
+func (m *Manager) gateClosed(ctx context.Context, db *store.Database, schema *store.Schema) (int64, error) {
 	for _, mig := range schema.Migrations {
 		if mig.Version <= db.AppliedVersion || mig.Version > db.SchemaVersion {
 			continue
 		}
+		err := m.gate(ctx, m.store, db, schema, mig.Version)
 		var wait *gateWait
-		if err := m.gate(ctx, m.store, db, schema, mig.Version); errors.As(err, &wait) {
-			return wait
+		switch {
+		case errors.As(err, &wait):
+			return 0, wait
+		case err == nil:
+			return mig.Version, nil
 		}
-		return nil
+		return 0, nil
 	}
-	return nil
+	return 0, nil
 }
 
 // openLedger connects as the owner and syncs the store with the ledger, so

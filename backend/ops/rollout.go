@@ -90,15 +90,24 @@ func (m *Manager) gate(ctx context.Context, q store.Queries, db *store.Database,
 		return nil
 	}
 	earlier := map[string]bool{}
+	// Only the earlier waves' databases are read: a waiting upgrade runs
+	// this every gatePoll, so its cost is what a wave's wait costs.
+	var dbs []*store.Database
 	for _, w := range waves[:wave] {
 		for _, r := range w {
 			earlier[r] = true
+			in, err := q.DatabaseList(ctx, &store.DatabaseListParams{Schema: schema.Name, Region: r})
+			if err != nil {
+				return err
+			}
+			dbs = append(dbs, in...)
 		}
 	}
-	dbs, err := q.DatabaseList(ctx, &store.DatabaseListParams{Schema: schema.Name})
-	if err != nil {
-		return err
-	}
+	// In the order of a whole-schema list, so that the reason names the
+	// same database.
+	slices.SortFunc(dbs, func(a, b *store.Database) int {
+		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.Name, b.Name))
+	})
 	ran, err := q.DatabaseMigrationList(ctx, schema.Name, version)
 	if err != nil {
 		return err

@@ -138,33 +138,45 @@ func (d *devServer) removeClusters() {
 // pid is dbfleetd's process id.
 func (d *devServer) pid() int { return d.cmd.Process.Pid }
 
-// memory reads dbfleetd's resident set size now and its peak, in KiB.
-func memory(pid int) (rss, hwm int64, err error) { //nolint:unparam // The peak (VmHWM) is read with the RSS; no report uses it yet.
+// rss reads a process's resident set size (VmRSS) in KiB.
+func rss(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		name, value, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(value)
-		if len(fields) == 0 {
-			continue
-		}
-		n, _ := strconv.ParseInt(fields[0], 10, 64)
-		switch name {
-		case "VmRSS":
-			rss = n
-		case "VmHWM":
-			hwm = n
+		if value, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			if fields := strings.Fields(value); len(fields) > 0 {
+				return strconv.ParseInt(fields[0], 10, 64)
+			}
 		}
 	}
-	if rss == 0 {
-		return 0, 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat times:
+// 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// cpuTime reads the CPU time (user and system) a process has used so far.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
 	}
-	return rss, hwm, nil
+	// The command name, in parentheses, may hold spaces: count fields after
+	// its closing parenthesis. utime and stime are fields 14 and 15.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("read /proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
 // requestCounts reads dbfleet_http_requests_total from /metrics: requests

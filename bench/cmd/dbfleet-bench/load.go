@@ -14,7 +14,7 @@ import (
 
 // loadRates are the fixed rates (requests per second) each endpoint is
 // driven at, in order, until two steps in a row miss the bar.
-var loadRates = []float64{100, 250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000}
+var loadRates = []float64{100, 250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000, 16000}
 
 const (
 	// loadStepTime is how long each rate is held, loadTrials times: the
@@ -89,7 +89,7 @@ func benchLoad(ctx context.Context, env *benchEnv) (*loadResult, error) {
 
 	res := &loadResult{Baseline: "GET /healthz", StepSeconds: loadStepTime.Seconds(), Trials: loadTrials, MaxInFlight: loadMaxInFlight, RSSStartKiB: env.rssStart}
 	time.Sleep(time.Second) // let the create's work settle
-	if res.RSSIdleKiB, _, err = memory(env.dev.pid()); err != nil {
+	if res.RSSIdleKiB, err = rss(env.dev.pid()); err != nil {
 		return nil, err
 	}
 	var peak int64
@@ -106,9 +106,9 @@ func benchLoad(ctx context.Context, env *benchEnv) (*loadResult, error) {
 			case <-sampleCtx.Done():
 				return
 			case <-tick.C:
-				if rss, _, err := memory(env.dev.pid()); err == nil {
+				if now, err := rss(env.dev.pid()); err == nil {
 					peakMu.Lock()
-					peak = max(peak, rss)
+					peak = max(peak, now)
 					peakMu.Unlock()
 				}
 			}

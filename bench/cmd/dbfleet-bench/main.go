@@ -118,8 +118,20 @@ func run(ctx context.Context, args []string) error {
 	jsonOut := flags.String("json", "bench/results.json", "where to write the results")
 	mdOut := flags.String("markdown", "bench/RESULTS.md", "where to write the report")
 	keep := flags.Bool("keep", false, "keep the temporary directory (logs, Terraform configuration)")
+	reportOnly := flags.Bool("report-only", false, "run nothing: write the report again from the results file")
 	if err := flags.Parse(args); err != nil {
 		return err
+	}
+	if *reportOnly {
+		b, err := os.ReadFile(*jsonOut)
+		if err != nil {
+			return err
+		}
+		var res results
+		if err := json.Unmarshal(b, &res); err != nil {
+			return fmt.Errorf("read %s: %w", *jsonOut, err)
+		}
+		return os.WriteFile(*mdOut, []byte(markdown(&res)), 0o644)
 	}
 	selected := map[string]bool{}
 	for _, name := range strings.Split(*only, ",") {
@@ -189,7 +201,7 @@ func run(ctx context.Context, args []string) error {
 		defer env.dev.removeClusters()
 		defer env.dev.stop()
 		time.Sleep(2 * time.Second) // let start-up work settle before the idle RSS
-		if env.rssStart, _, err = memory(env.dev.pid()); err != nil {
+		if env.rssStart, err = rss(env.dev.pid()); err != nil {
 			return err
 		}
 		if selected["provision"] {
@@ -258,6 +270,14 @@ func run(ctx context.Context, args []string) error {
 
 // goals checks the figures against the goals.
 func goals(res *results) []goal {
+	out := checkGoals(res)
+	for i := range out {
+		out[i].Value = round(out[i].Value, 3)
+	}
+	return out
+}
+
+func checkGoals(res *results) []goal {
 	var out []goal
 	if p := res.Provisioning; p != nil {
 		out = append(out, goal{"provision", "apply / floor (median of runs)", p.Ratio, "<= 1.5", p.Ratio <= 1.5})

@@ -35,6 +35,12 @@ type provisionRun struct {
 	// the most the apply can have).
 	OperationS  float64 `json:"operation_mean_s"`
 	Concurrency float64 `json:"operations_concurrency_mean"`
+	// CPU seconds the client side used: terraform with its provider
+	// plugin, or the psql sessions; and dbfleetd during the apply. It runs
+	// on the cores PostgreSQL needs.
+	TerraformCPUS float64 `json:"terraform_and_provider_cpu_s"`
+	DbfleetdCPUS  float64 `json:"dbfleetd_cpu_s"`
+	PsqlCPUS      float64 `json:"floor_psql_cpu_s"`
 	// Requests counts the requests the backend served during the apply, by
 	// route.
 	Requests map[string]float64 `json:"requests_by_route"`
@@ -110,16 +116,22 @@ func benchProvision(ctx context.Context, env *benchEnv, count, runs int) (*provi
 	if err != nil {
 		return nil, err
 	}
-	tf := func(args ...string) (time.Duration, error) {
+	// tf runs terraform and returns its wall time and the CPU time it and
+	// its provider plugin (a child it waits for) used.
+	tfCPU := func(args ...string) (time.Duration, time.Duration, error) {
 		cmd := exec.CommandContext(ctx, env.terraform, args...)
 		cmd.Dir = dir
 		cmd.Env = terraformEnv(env.dev)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			return 0, fmt.Errorf("terraform %s: %w\n%s", args[0], err, truncate(string(out), 4000))
+			return 0, 0, fmt.Errorf("terraform %s: %w\n%s", args[0], err, truncate(string(out), 4000))
 		}
-		return time.Since(start), nil
+		return time.Since(start), cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
+	}
+	tf := func(args ...string) (time.Duration, error) {
+		took, _, err := tfCPU(args...)
+		return took, err
 	}
 	if _, err := tf("init", "-input=false"); err != nil {
 		return nil, err
@@ -133,18 +145,33 @@ func benchProvision(ctx context.Context, env *benchEnv, count, runs int) (*provi
 		names[i] = fmt.Sprintf("floor_%03d", i)
 	}
 
+	// A fresh region's first databases come slower (cold caches): warm it
+	// with a round of the floor that is not counted.
+	warm := names[:min(len(names), 2*floorSessions)]
+	var warmScripts []string
+	for _, part := range split(warm) {
+		warmScripts = append(warmScripts, fl.createScript(part, createMigrations))
+	}
+	if _, err := fl.run(ctx, warmScripts); err != nil {
+		return nil, err
+	}
+	if _, err := fl.run(ctx, []string{fl.dropScript(warm)}); err != nil {
+		return nil, err
+	}
+
 	res := &provisionResult{Databases: count, Parallelism: floorSessions, Migrations: len(createMigrations)}
 	for run := range runs {
 		env.progress("provision: run %d of %d", run+1, runs)
 		var r provisionRun
 		var scripts []string
-		for _, part := range split(names, floorSessions) {
+		for _, part := range split(names) {
 			scripts = append(scripts, fl.createScript(part, createMigrations))
 		}
-		floorTime, err := fl.run(ctx, scripts)
+		floorTime, psqlCPU, err := fl.runCPU(ctx, scripts)
 		if err != nil {
 			return nil, err
 		}
+		r.PsqlCPUS = round(psqlCPU.Seconds(), 3)
 		if _, err := fl.run(ctx, []string{fl.dropScript(names)}); err != nil {
 			return nil, err
 		}
@@ -154,11 +181,21 @@ func benchProvision(ctx context.Context, env *benchEnv, count, runs int) (*provi
 		if err != nil {
 			return nil, err
 		}
-		applyStart := time.Now()
-		applyTime, err := tf("apply", "-input=false", "-auto-approve", "-parallelism=10")
+		dbfleetdBefore, err := cpuTime(env.dev.pid())
 		if err != nil {
 			return nil, err
 		}
+		applyStart := time.Now()
+		applyTime, tfCPUTime, err := tfCPU("apply", "-input=false", "-auto-approve", "-parallelism=10")
+		if err != nil {
+			return nil, err
+		}
+		dbfleetdAfter, err := cpuTime(env.dev.pid())
+		if err != nil {
+			return nil, err
+		}
+		r.TerraformCPUS = round(tfCPUTime.Seconds(), 3)
+		r.DbfleetdCPUS = round((dbfleetdAfter - dbfleetdBefore).Seconds(), 3)
 		after, err := env.dev.requestCounts(ctx)
 		if err != nil {
 			return nil, err
@@ -184,8 +221,8 @@ func benchProvision(ctx context.Context, env *benchEnv, count, runs int) (*provi
 			return nil, err
 		}
 		res.Runs = append(res.Runs, r)
-		env.progress("provision: floor %.2fs, apply %.2fs (%.2fx): %.2fs to the first operation, backend %.2fs (operations %.2fs, %.1f at once), %.2fs after; plan %.2fs",
-			r.FloorS, r.ApplyS, r.Ratio, r.BeforeS, r.BackendS, r.OperationS, r.Concurrency, r.AfterS, r.PlanS)
+		env.progress("provision: floor %.2fs, apply %.2fs (%.2fx): %.2fs to the first operation, backend %.2fs (operations %.2fs, %.1f at once), %.2fs after; plan %.2fs; CPU: terraform %.2fs, dbfleetd %.2fs, psql %.2fs",
+			r.FloorS, r.ApplyS, r.Ratio, r.BeforeS, r.BackendS, r.OperationS, r.Concurrency, r.AfterS, r.PlanS, r.TerraformCPUS, r.DbfleetdCPUS, r.PsqlCPUS)
 	}
 
 	pick := func(get func(provisionRun) float64) float64 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -81,11 +82,17 @@ func (f *floor) dropScript(dbs []string) string {
 // run runs scripts, one psql session each, all at once, and returns the
 // wall time until the last one finished.
 func (f *floor) run(ctx context.Context, scripts []string) (time.Duration, error) {
+	elapsed, _, err := f.runCPU(ctx, scripts)
+	return elapsed, err
+}
+
+// runCPU is run that also returns the CPU time the psql processes used.
+func (f *floor) runCPU(ctx context.Context, scripts []string) (time.Duration, time.Duration, error) {
 	files := make([]string, len(scripts))
 	for i, s := range scripts {
 		file, err := os.CreateTemp(f.dir, "floor-*.sql")
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		files[i] = file.Name()
 		_, err = file.WriteString(s)
@@ -93,7 +100,7 @@ func (f *floor) run(ctx context.Context, scripts []string) (time.Duration, error
 			err = cerr
 		}
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	defer func() {
@@ -102,6 +109,7 @@ func (f *floor) run(ctx context.Context, scripts []string) (time.Duration, error
 		}
 	}()
 	errs := make([]error, len(files))
+	cpu := make([]time.Duration, len(files))
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i, name := range files {
@@ -109,24 +117,28 @@ func (f *floor) run(ctx context.Context, scripts []string) (time.Duration, error
 			"-h", f.region.Host, "-p", strconv.Itoa(f.region.Port), "-U", f.region.AdminUser, "-d", "postgres", "-f", name)
 		cmd.Env = append(os.Environ(), "PGPASSFILE="+f.passfile, "PGPASSWORD=", "PGSSLMODE=disable")
 		wg.Go(func() {
-			if out, err := cmd.CombinedOutput(); err != nil {
+			out, err := cmd.CombinedOutput()
+			if err != nil {
 				errs[i] = fmt.Errorf("psql %s: %w: %s", filepath.Base(name), err, truncate(string(out), 600))
+			}
+			if cmd.ProcessState != nil {
+				cpu[i] = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 			}
 		})
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	for _, err := range errs {
-		if err != nil {
-			return elapsed, err
-		}
+	var total time.Duration
+	for _, c := range cpu {
+		total += c
 	}
-	return elapsed, nil
+	return elapsed, total, errors.Join(errs...)
 }
 
-// split deals names out to n sessions, keeping their order within each.
-func split(names []string, n int) [][]string {
-	n = min(n, len(names))
+// split deals names out to the floor's sessions, keeping their order
+// within each.
+func split(names []string) [][]string {
+	n := min(floorSessions, len(names))
 	out := make([][]string, n)
 	for i, name := range names {
 		out[i%n] = append(out[i%n], name)

@@ -60,12 +60,30 @@ func markdown(res *results) string {
 		}
 		w("| median | %.2f | %.2f | **%.2f** | | %.2f | | %.2f |", p.FloorS, p.ApplyS, p.Ratio, p.BackendS, p.PlanS)
 		w("")
+		var opS, conc, tfCPU, dCPU, pCPU, before []float64
+		for _, r := range p.Runs {
+			opS, conc = append(opS, r.OperationS), append(conc, r.Concurrency)
+			tfCPU, dCPU, pCPU = append(tfCPU, r.TerraformCPUS), append(dCPU, r.DbfleetdCPUS), append(pCPU, r.PsqlCPUS)
+			before = append(before, r.BeforeS)
+		}
+		w("Where the apply's time goes (medians): %.2f s before the first operation (Terraform's start and plan, the schema's dry run and creation); "+
+			"each create operation takes %.2f s in the backend, where the floor spends %.2f s per database in each session; "+
+			"Terraform keeps %.1f of its 10 slots in an operation on average (the rest is Terraform and the provider between resources). "+
+			"Beside PostgreSQL, on the same CPUs, Terraform and the provider used %.1f CPU-seconds and dbfleetd %.1f, where the floor's psql used %.1f.",
+			median(before), median(opS), p.FloorS*float64(p.Parallelism)/float64(p.Databases), median(conc), median(tfCPU), median(dCPU), median(pCPU))
+		w("")
+		w("| run | operation, mean (s) | operations at once, mean | CPU: terraform and provider (s) | CPU: dbfleetd (s) | CPU: psql, floor (s) |")
+		w("| ---: | ---: | ---: | ---: | ---: | ---: |")
+		for i, r := range p.Runs {
+			w("| %d | %.3f | %.1f | %.2f | %.2f | %.2f |", i+1, r.OperationS, r.Concurrency, r.TerraformCPUS, r.DbfleetdCPUS, r.PsqlCPUS)
+		}
+		w("")
 		w("Requests the backend served during the apply, per database (median of runs):")
 		w("")
-		w("| route | per database |")
-		w("| --- | ---: |")
+		w("| route | what | per database |")
+		w("| --- | --- | ---: |")
 		for _, route := range slices.Sorted(maps.Keys(p.PerOperation)) {
-			w("| `%s` | %.2f |", route, p.PerOperation[route])
+			w("| `%s` | %s | %.2f |", route, routeUse[route], p.PerOperation[route])
 		}
 		w("")
 	}
@@ -102,8 +120,21 @@ func markdown(res *results) string {
 		w("")
 		w("| route | highest rate held (/s) | / baseline | p50 at 100/s, / baseline |")
 		w("| --- | ---: | ---: | ---: |")
-		for _, ep := range l.Endpoints {
-			w("| `%s` | %.0f | %.2f | %.2f |", ep.Route, ep.MaxHeld, ep.RatioToBaseline, ep.P50RatioToBaseline)
+		top := loadRates[len(loadRates)-1]
+		baselineCapped := len(l.Endpoints) > 0 && l.Endpoints[0].MaxHeld == top
+		for i, ep := range l.Endpoints {
+			held, ratio := fmt.Sprintf("%.0f", ep.MaxHeld), fmt.Sprintf("%.2f", ep.RatioToBaseline)
+			if ep.MaxHeld == top {
+				held = "≥ " + held
+			}
+			if baselineCapped && i > 0 {
+				ratio = "≤ " + ratio
+			}
+			w("| `%s` | %s | %s | %.2f |", ep.Route, held, ratio, ep.P50RatioToBaseline)
+		}
+		if baselineCapped {
+			w("")
+			w("The baseline held the ladder's top rate (%.0f/s), so its limit, and each ratio to it, is a bound.", top)
 		}
 		w("")
 		w("| route | rate (/s) | achieved (/s) | p50 (ms) | p99 (ms) | errors | held |")
@@ -162,6 +193,18 @@ func markdown(res *results) string {
 		w("")
 	}
 	return b.String()
+}
+
+// routeUse says what the provider calls each route for during an apply; the
+// custom methods share their resource's route.
+var routeUse = map[string]string{
+	"GET /v1/databases/{region}/{name}":  "read-back after the create",
+	"POST /v1/databases/{region}/{name}": "`:plan`",
+	"PUT /v1/databases/{region}/{name}":  "the create",
+	"POST /v1/operations/{id}":           "`:wait` (long-poll)",
+	"GET /v1/operations/{id}":            "operation read",
+	"POST /v1/schemas/{name}":            "`:validate` (plan-time dry run)",
+	"PUT /v1/schemas/{name}":             "the schema's create",
 }
 
 func orNone(s string) string {

@@ -92,7 +92,7 @@ func benchRollout(ctx context.Context, env *benchEnv, perRegion, runs int) (*rol
 	for _, region := range rolloutWaves {
 		fl := floors[region]
 		var scripts []string
-		for _, part := range split(floorNames[region], floorSessions) {
+		for _, part := range split(floorNames[region]) {
 			scripts = append(scripts, fl.createScript(part, migrations))
 		}
 		if _, err := fl.run(ctx, scripts); err != nil {
@@ -111,7 +111,7 @@ func benchRollout(ctx context.Context, env *benchEnv, perRegion, runs int) (*rol
 		for _, region := range rolloutWaves {
 			fl := floors[region]
 			var scripts []string
-			for _, part := range split(floorNames[region], floorSessions) {
+			for _, part := range split(floorNames[region]) {
 				var s string
 				for _, db := range part {
 					s += fl.migrateScript(db, []string{sql})
