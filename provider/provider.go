@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -234,4 +235,19 @@ func maskToken(ctx context.Context, token string) context.Context {
 	ctx = tflog.MaskFieldValuesWithFieldKeys(ctx, "token")
 	ctx = tflog.MaskAllFieldValuesStrings(ctx, token)
 	return tflog.MaskMessageStrings(ctx, token)
+}
+
+// configuredClient is the API client the provider's Configure handed to a
+// resource or data source (kind names which, for the error); nil while the
+// provider is not configured yet, during validation.
+func configuredClient(providerData any, kind string, diags *diag.Diagnostics) *client.Client {
+	if providerData == nil {
+		return nil
+	}
+	c, ok := providerData.(*client.Client)
+	if !ok {
+		diags.AddError("Unexpected "+kind+" Configure Type",
+			fmt.Sprintf("Expected *client.Client, got %T. Please report this issue to the provider developers.", providerData))
+	}
+	return c
 }

@@ -90,17 +90,7 @@ func (d *regionsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 
 // Configure takes the API client that the provider configured.
 func (d *regionsDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	// The provider is not configured yet during validation.
-	if req.ProviderData == nil {
-		return
-	}
-	c, ok := req.ProviderData.(*client.Client)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected Data Source Configure Type",
-			fmt.Sprintf("Expected *client.Client, got %T. Please report this issue to the provider developers.", req.ProviderData))
-		return
-	}
-	d.client = c
+	d.client = configuredClient(req.ProviderData, "Data Source", &resp.Diagnostics)
 }
 
 // Read lists the regions.

@@ -287,17 +287,7 @@ func (r *schemaResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 
 // Configure takes the API client that the provider configured.
 func (r *schemaResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	// The provider is not configured yet during validation.
-	if req.ProviderData == nil {
-		return
-	}
-	c, ok := req.ProviderData.(*client.Client)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected Resource Configure Type",
-			fmt.Sprintf("Expected *client.Client, got %T. Please report this issue to the provider developers.", req.ProviderData))
-		return
-	}
-	r.client = c
+	r.client = configuredClient(req.ProviderData, "Resource", &resp.Diagnostics)
 }
 
 // Create puts the schema and saves what dbfleetd computed.
