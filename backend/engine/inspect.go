@@ -276,16 +276,10 @@ const hasObjectsQuery = `SELECT
 // changes nothing (Ledger, by contrast, creates a missing ledger). A failed
 // login is ErrOwnerLogin; a ledger another role owns, ErrLedgerUnreadable.
 func (f *Fleet) LedgerInspect(ctx context.Context, o Owner) (*Ledger, error) {
-	r, ok := f.regions[o.Region]
-	if !ok {
-		return nil, fmt.Errorf("region %s: %w", o.Region, ErrUnknownRegion)
-	}
-	cfg, err := pgx.ParseConfig("")
+	cfg, err := f.ownerConfig(o)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Config = *r.connCfg.Copy()
-	cfg.User, cfg.Password, cfg.Database = o.Role, o.Password, o.Database
 	// The simple protocol sends the batch as one query string, so that a
 	// missing ledger fails its own statement, not the batch's preparation.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol

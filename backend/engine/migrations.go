@@ -58,6 +58,32 @@ func (c *OwnerConn) Close(ctx context.Context) error { return c.conn.Close(ctx) 
 // Ping checks that the connection still answers.
 func (c *OwnerConn) Ping(ctx context.Context) error { return c.conn.Ping(ctx) }
 
+// connConfig is how to connect to one database of a region as its
+// administrator; callers may change the user.
+func (f *Fleet) connConfig(region, database string) (*pgx.ConnConfig, error) {
+	r, ok := f.regions[region]
+	if !ok {
+		return nil, fmt.Errorf("region %s: %w", region, ErrUnknownRegion)
+	}
+	cfg, err := pgx.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Config = *r.connCfg.Copy()
+	cfg.Database = database
+	return cfg, nil
+}
+
+// ownerConfig is how to connect to a database as its owner.
+func (f *Fleet) ownerConfig(o Owner) (*pgx.ConnConfig, error) {
+	cfg, err := f.connConfig(o.Region, o.Database)
+	if err != nil {
+		return nil, err
+	}
+	cfg.User, cfg.Password = o.Role, o.Password
+	return cfg, nil
+}
+
 // OpenOwner connects to a database as its owner.
 func (f *Fleet) OpenOwner(ctx context.Context, o Owner) (*OwnerConn, error) {
 	conn, err := f.connectOwner(ctx, o)
@@ -68,16 +94,10 @@ func (f *Fleet) OpenOwner(ctx context.Context, o Owner) (*OwnerConn, error) {
 }
 
 func (f *Fleet) connectOwner(ctx context.Context, o Owner) (*pgx.Conn, error) {
-	r, ok := f.regions[o.Region]
-	if !ok {
-		return nil, fmt.Errorf("region %s: %w", o.Region, ErrUnknownRegion)
-	}
-	cfg, err := pgx.ParseConfig("")
+	cfg, err := f.ownerConfig(o)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Config = *r.connCfg.Copy()
-	cfg.User, cfg.Password, cfg.Database = o.Role, o.Password, o.Database
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s in %s as %s: %w", o.Database, o.Region, o.Role, err)

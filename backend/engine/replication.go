@@ -40,16 +40,10 @@ func shortName(base, suffix string) string {
 
 // connectAdmin connects as the region's administrator to one database.
 func (f *Fleet) connectAdmin(ctx context.Context, region, database string) (*pgx.Conn, error) {
-	r, ok := f.regions[region]
-	if !ok {
-		return nil, fmt.Errorf("region %s: %w", region, ErrUnknownRegion)
-	}
-	cfg, err := pgx.ParseConfig("")
+	cfg, err := f.connConfig(region, database)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Config = *r.connCfg.Copy()
-	cfg.Database = database
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s in %s: %w", database, region, err)
