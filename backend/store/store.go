@@ -30,6 +30,10 @@ type Store interface {
 	// single-node store available again, so that work resumes at once instead
 	// of after River's rescue window. It returns how many it re-queued.
 	JobsRequeueOrphans(ctx context.Context) (int, error)
+	// WatchOperationsFinished calls fn with the ID of every operation that
+	// any node of the store finishes, until ctx ends. On a single-node store
+	// it only waits: the node's own process knows what it finished.
+	WatchOperationsFinished(ctx context.Context, fn func(operationID string)) error
 	// Ping tells whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
@@ -43,6 +47,9 @@ type Tx interface {
 	DatabaseDelete(ctx context.Context, key DatabaseKey) error
 	OperationInsert(ctx context.Context, op *Operation) error
 	OperationUpdate(ctx context.Context, op *Operation) error
+	// OperationFinished tells every node, once the transaction commits,
+	// that the operation finished, so that waits on it end at once.
+	OperationFinished(ctx context.Context, id string) error
 	IdempotencyKeyPut(ctx context.Context, key *IdempotencyKey) error
 	IdempotencyKeyDelete(ctx context.Context, principal, key string) error
 	TokenPut(ctx context.Context, token *Token) error
@@ -64,6 +71,12 @@ type Tx interface {
 	// database's events beyond DatabaseEventsKept.
 	DatabaseEventInsert(ctx context.Context, event *DatabaseEvent) error
 	ReconcileStatePut(ctx context.Context, state *ReconcileState) error
+	// LagSampleInsert appends a replica's lag sample and drops its samples
+	// older than LagSamplesKept.
+	LagSampleInsert(ctx context.Context, sample *LagSample) error
+	// OperationStepStart records a step's start; a step already recorded
+	// keeps its first start.
+	OperationStepStart(ctx context.Context, step *OperationStep) error
 	// JobInsert enqueues a job that becomes visible when the transaction
 	// commits.
 	JobInsert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
@@ -92,6 +105,10 @@ type Queries interface {
 	DatabaseEventList(ctx context.Context, params *DatabaseEventListParams) ([]*DatabaseEvent, error)
 	ReconcileStateGet(ctx context.Context, key DatabaseKey) (*ReconcileState, error)
 	ReconcileStateList(ctx context.Context) ([]*ReconcileState, error)
+	LagSampleList(ctx context.Context, params *LagSampleListParams) ([]*LagSample, error)
+	// OperationStepList returns an operation's steps in the order they
+	// started.
+	OperationStepList(ctx context.Context, operationID string) ([]*OperationStep, error)
 }
 
 // DatabaseKey identifies a regional database.

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +23,7 @@ func decodeConditions(raw string, d *Database) error {
 	return nil
 }
 
-func (q sqliteQueries) DatabaseConditionsPut(ctx context.Context, key DatabaseKey, conditions []Condition) error {
+func (q queries) DatabaseConditionsPut(ctx context.Context, key DatabaseKey, conditions []Condition) error {
 	raw := []byte("[]")
 	if len(conditions) > 0 {
 		var err error
@@ -32,38 +31,34 @@ func (q sqliteQueries) DatabaseConditionsPut(ctx context.Context, key DatabaseKe
 			return fmt.Errorf("encode conditions of %s/%s: %w", key.Region, key.Name, err)
 		}
 	}
-	res, err := q.q.ExecContext(ctx, `UPDATE databases SET conditions = ? WHERE region = ? AND name = ?`, string(raw), key.Region, key.Name)
+	n, err := q.q.exec(ctx, `UPDATE databases SET conditions = ? WHERE region = ? AND name = ?`, string(raw), key.Region, key.Name)
 	if err != nil {
 		return fmt.Errorf("put conditions of %s/%s: %w", key.Region, key.Name, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return fmt.Errorf("put conditions of %s/%s: %w", key.Region, key.Name, ErrNotFound)
 	}
 	return nil
 }
 
-func (q sqliteQueries) DatabaseEventInsert(ctx context.Context, e *DatabaseEvent) error {
-	res, err := q.q.ExecContext(ctx, `INSERT INTO database_events (region, name, time, type, reason, message) VALUES (?, ?, ?, ?, ?, ?)`,
-		e.Region, e.Name, e.Time.UnixMicro(), e.Type, e.Reason, e.Message)
-	if err != nil {
+func (q queries) DatabaseEventInsert(ctx context.Context, e *DatabaseEvent) error {
+	if err := q.q.queryRow(ctx, `INSERT INTO database_events (region, name, time, type, reason, message) VALUES (?, ?, ?, ?, ?, ?)
+		RETURNING id`, e.Region, e.Name, e.Time.UnixMicro(), e.Type, e.Reason, e.Message).Scan(&e.ID); err != nil {
 		return fmt.Errorf("insert event of %s/%s: %w", e.Region, e.Name, err)
 	}
-	if e.ID, err = res.LastInsertId(); err != nil {
-		return fmt.Errorf("insert event of %s/%s: %w", e.Region, e.Name, err)
-	}
-	if _, err := q.q.ExecContext(ctx, `DELETE FROM database_events WHERE region = ? AND name = ? AND id <= ?`,
+	if _, err := q.q.exec(ctx, `DELETE FROM database_events WHERE region = ? AND name = ? AND id <= ?`,
 		e.Region, e.Name, e.ID-DatabaseEventsKept); err != nil {
 		return fmt.Errorf("prune events of %s/%s: %w", e.Region, e.Name, err)
 	}
 	return nil
 }
 
-func (q sqliteQueries) DatabaseEventList(ctx context.Context, params *DatabaseEventListParams) ([]*DatabaseEvent, error) {
+func (q queries) DatabaseEventList(ctx context.Context, params *DatabaseEventListParams) ([]*DatabaseEvent, error) {
 	limit := params.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := q.q.QueryContext(ctx, `SELECT id, region, name, time, type, reason, message FROM database_events
+	rows, err := q.q.query(ctx, `SELECT id, region, name, time, type, reason, message FROM database_events
 		WHERE region = ? AND name = ? ORDER BY id DESC LIMIT ?`, params.Region, params.Name, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list events of %s/%s: %w", params.Region, params.Name, err)
@@ -89,7 +84,7 @@ func scanReconcileState(row interface{ Scan(...any) error }) (*ReconcileState, e
 	var checked, next, claimed int64
 	var findings string
 	err := row.Scan(&s.Region, &s.Name, &s.Generation, &checked, &next, &s.Failures, &findings, &claimed)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, errNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
@@ -107,8 +102,8 @@ func scanReconcileState(row interface{ Scan(...any) error }) (*ReconcileState, e
 	return &s, nil
 }
 
-func (q sqliteQueries) ReconcileStateGet(ctx context.Context, key DatabaseKey) (*ReconcileState, error) {
-	s, err := scanReconcileState(q.q.QueryRowContext(ctx, `SELECT `+reconcileStateColumns+` FROM reconcile_state
+func (q queries) ReconcileStateGet(ctx context.Context, key DatabaseKey) (*ReconcileState, error) {
+	s, err := scanReconcileState(q.q.queryRow(ctx, `SELECT `+reconcileStateColumns+` FROM reconcile_state
 		WHERE region = ? AND name = ?`, key.Region, key.Name))
 	if err != nil {
 		return nil, fmt.Errorf("get reconcile state of %s/%s: %w", key.Region, key.Name, err)
@@ -116,8 +111,8 @@ func (q sqliteQueries) ReconcileStateGet(ctx context.Context, key DatabaseKey) (
 	return s, nil
 }
 
-func (q sqliteQueries) ReconcileStateList(ctx context.Context) ([]*ReconcileState, error) {
-	rows, err := q.q.QueryContext(ctx, `SELECT `+reconcileStateColumns+` FROM reconcile_state ORDER BY region, name`)
+func (q queries) ReconcileStateList(ctx context.Context) ([]*ReconcileState, error) {
+	rows, err := q.q.query(ctx, `SELECT `+reconcileStateColumns+` FROM reconcile_state ORDER BY region, name`)
 	if err != nil {
 		return nil, fmt.Errorf("list reconcile states: %w", err)
 	}
@@ -133,7 +128,7 @@ func (q sqliteQueries) ReconcileStateList(ctx context.Context) ([]*ReconcileStat
 	return out, rows.Err()
 }
 
-func (q sqliteQueries) ReconcileStatePut(ctx context.Context, s *ReconcileState) error {
+func (q queries) ReconcileStatePut(ctx context.Context, s *ReconcileState) error {
 	findings := []byte("[]")
 	if len(s.Findings) > 0 {
 		var err error
@@ -145,7 +140,7 @@ func (q sqliteQueries) ReconcileStatePut(ctx context.Context, s *ReconcileState)
 	if !s.ClaimedUntil.IsZero() {
 		claimed = s.ClaimedUntil.UnixMicro()
 	}
-	if _, err := q.q.ExecContext(ctx, `INSERT INTO reconcile_state (`+reconcileStateColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	if _, err := q.q.exec(ctx, `INSERT INTO reconcile_state (`+reconcileStateColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (region, name) DO UPDATE SET generation = excluded.generation, checked_at = excluded.checked_at,
 			next_check_at = excluded.next_check_at, failures = excluded.failures, findings = excluded.findings,
 			claimed_until = excluded.claimed_until`,

@@ -2,18 +2,17 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 )
 
-func (q sqliteQueries) ReplicationGet(ctx context.Context, key DatabaseKey) (*Replication, error) {
+func (q queries) ReplicationGet(ctx context.Context, key DatabaseKey) (*Replication, error) {
 	r := &Replication{Region: key.Region, Name: key.Name}
 	var sealed, status, consistency string
-	err := q.q.QueryRowContext(ctx, `SELECT password, status, consistency FROM replication WHERE region = ? AND name = ?`,
+	err := q.q.queryRow(ctx, `SELECT password, status, consistency FROM replication WHERE region = ? AND name = ?`,
 		key.Region, key.Name).Scan(&sealed, &status, &consistency)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, errNoRows) {
 		return r, nil
 	}
 	if err != nil {
@@ -33,7 +32,7 @@ func (q sqliteQueries) ReplicationGet(ctx context.Context, key DatabaseKey) (*Re
 	return r, nil
 }
 
-func (q sqliteQueries) ReplicationPut(ctx context.Context, r *Replication) error {
+func (q queries) ReplicationPut(ctx context.Context, r *Replication) error {
 	sealed := ""
 	if r.Password != "" {
 		var err error
@@ -49,7 +48,7 @@ func (q sqliteQueries) ReplicationPut(ctx context.Context, r *Replication) error
 	if err != nil {
 		return fmt.Errorf("encode consistency check of %s/%s: %w", r.Region, r.Name, err)
 	}
-	if _, err := q.q.ExecContext(ctx, `INSERT INTO replication (region, name, password, status, consistency) VALUES (?, ?, ?, ?, ?)
+	if _, err := q.q.exec(ctx, `INSERT INTO replication (region, name, password, status, consistency) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (region, name) DO UPDATE SET password = excluded.password, status = excluded.status, consistency = excluded.consistency`,
 		r.Region, r.Name, sealed, string(status), string(consistency)); err != nil {
 		return fmt.Errorf("put replication of %s/%s: %w", r.Region, r.Name, err)

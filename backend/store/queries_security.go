@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-func (q sqliteQueries) TokenList(ctx context.Context) ([]*Token, error) {
-	rows, err := q.q.QueryContext(ctx, `SELECT name, hash, scope, created_at FROM api_tokens ORDER BY name`)
+func (q queries) TokenList(ctx context.Context) ([]*Token, error) {
+	rows, err := q.q.query(ctx, `SELECT name, hash, scope, created_at FROM api_tokens ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -25,36 +25,32 @@ func (q sqliteQueries) TokenList(ctx context.Context) ([]*Token, error) {
 	return out, rows.Err()
 }
 
-func (q sqliteQueries) TokenDelete(ctx context.Context, name string) error {
-	res, err := q.q.ExecContext(ctx, `DELETE FROM api_tokens WHERE name = ?`, name)
+func (q queries) TokenDelete(ctx context.Context, name string) error {
+	n, err := q.q.exec(ctx, `DELETE FROM api_tokens WHERE name = ?`, name)
 	if err != nil {
 		return fmt.Errorf("delete token %s: %w", name, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return fmt.Errorf("delete token %s: %w", name, ErrNotFound)
 	}
 	return nil
 }
 
-func (q sqliteQueries) AuditInsert(ctx context.Context, e *AuditEntry) error {
-	res, err := q.q.ExecContext(ctx, `INSERT INTO audit_log (time, principal, action, target, status, request_id, remote_addr)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		e.Time.UnixMicro(), e.Principal, e.Action, e.Target, e.Status, e.RequestID, e.RemoteAddr)
-	if err != nil {
-		return fmt.Errorf("insert audit entry: %w", err)
-	}
-	if e.ID, err = res.LastInsertId(); err != nil {
+func (q queries) AuditInsert(ctx context.Context, e *AuditEntry) error {
+	if err := q.q.queryRow(ctx, `INSERT INTO audit_log (time, principal, action, target, status, request_id, remote_addr)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		e.Time.UnixMicro(), e.Principal, e.Action, e.Target, e.Status, e.RequestID, e.RemoteAddr).Scan(&e.ID); err != nil {
 		return fmt.Errorf("insert audit entry: %w", err)
 	}
 	return nil
 }
 
-func (q sqliteQueries) AuditList(ctx context.Context, params *AuditListParams) ([]*AuditEntry, error) {
+func (q queries) AuditList(ctx context.Context, params *AuditListParams) ([]*AuditEntry, error) {
 	limit := params.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := q.q.QueryContext(ctx, `SELECT id, time, principal, action, target, status, request_id, remote_addr
+	rows, err := q.q.query(ctx, `SELECT id, time, principal, action, target, status, request_id, remote_addr
 		FROM audit_log WHERE (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?`, params.BeforeID, params.BeforeID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list audit entries: %w", err)
