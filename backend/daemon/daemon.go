@@ -53,6 +53,9 @@ type Config struct {
 	// (failed ones sooner); 0 means reconcile.DefaultInterval (30 s), a
 	// negative value turns the reconciler off.
 	ReconcileInterval time.Duration
+	// OperationDeadline bounds how long an operation retries steps that
+	// fail transiently; 0 means ops.DefaultOperationDeadline (30 min).
+	OperationDeadline time.Duration
 	Logger            zerolog.Logger
 	// Ready is called once the API serves, with its base URL.
 	Ready func(endpoint string)
@@ -113,7 +116,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	manager := ops.NewManager(ops.Config{
 		Store: st, Regions: fleet, Logger: log, BackupDir: cfg.BackupDir, Registerer: registry,
-		VerifyInterval: cfg.VerifyInterval,
+		VerifyInterval: cfg.VerifyInterval, OperationDeadline: cfg.OperationDeadline,
 	})
 	manager.RegisterWorkers(workers)
 	if cfg.ReconcileInterval >= 0 {

@@ -62,6 +62,12 @@ type Config struct {
 	// VerifyInterval is how often each replica's consistency is checked on
 	// a schedule; 0 means 10 minutes.
 	VerifyInterval time.Duration
+	// OperationDeadline bounds how long an operation keeps retrying steps
+	// that fail transiently, such as a region that does not answer,
+	// counted from the operation's creation (time spent waiting on a
+	// rollout gate counts too); the first failure after it fails the
+	// operation with deadline_exceeded. 0 means DefaultOperationDeadline.
+	OperationDeadline time.Duration
 }
 
 // Manager starts, runs and reports operations.
@@ -77,6 +83,8 @@ type Manager struct {
 	validations *validations
 	// verifyInterval: see Config.VerifyInterval.
 	verifyInterval time.Duration
+	// operationDeadline: see Config.OperationDeadline.
+	operationDeadline time.Duration
 }
 
 // NewManager returns a Manager. Call RegisterWorkers before the store's job
@@ -96,7 +104,8 @@ func NewManager(cfg Config) *Manager {
 		metrics:     newMetrics(cfg.Registerer),
 		validations: newValidations(now),
 
-		verifyInterval: cmp.Or(cfg.VerifyInterval, 10*time.Minute),
+		verifyInterval:    cmp.Or(cfg.VerifyInterval, 10*time.Minute),
+		operationDeadline: cmp.Or(cfg.OperationDeadline, DefaultOperationDeadline),
 	}
 }
 

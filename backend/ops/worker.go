@@ -24,8 +24,12 @@ type OperationArgs struct {
 // Kind implements river.JobArgs.
 func (OperationArgs) Kind() string { return "dbfleet_operation" }
 
-// InsertOpts implements river.JobArgsWithInsertOpts.
-func (OperationArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 20} }
+// InsertOpts implements river.JobArgsWithInsertOpts. The operation's
+// deadline, not the attempts, bounds how long a step is retried: at the
+// retry policy's longest wait, 1000 attempts last hours, far past
+// DefaultOperationDeadline; they only bound a job kept failing by something
+// other than its steps, such as a state store that stays down.
+func (OperationArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1000} }
 
 type operationWorker struct {
 	river.WorkerDefaults[OperationArgs]
@@ -186,13 +190,20 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 				// dbfleetd is shutting down: hand the step back at once.
 				return river.JobSnooze(0)
 			}
-			if engine.IsTransient(err) && attempt < maxAttempts && ctx.Err() == nil {
-				log.Warn().Str("step", s.name).Err(err).Msg("Step failed; will retry")
-				op.Progress = fmt.Sprintf("retrying step %s in %s (attempt %d of %d) after: %v", s.name, op.Region, attempt, maxAttempts, err)
-				if recErr := m.update(ctx, op); recErr != nil {
-					return recErr
+			if engine.IsTransient(err) && ctx.Err() == nil {
+				deadline := m.deadline(op)
+				if !m.now().Before(deadline) {
+					log.Error().Str("step", s.name).Err(err).Msg("Step failed past the operation's deadline")
+					return m.finish(ctx, op, apiv1.OperationFailed, m.deadlineError(op, s.name, err))
 				}
-				return err
+				if attempt < maxAttempts {
+					log.Warn().Str("step", s.name).Err(err).Msg("Step failed; will retry")
+					op.Progress = retryProgress(op.Region, s.name, attempt, deadline, err)
+					if recErr := m.update(ctx, op); recErr != nil {
+						return recErr
+					}
+					return err
+				}
 			}
 			log.Error().Str("step", s.name).Err(err).Msg("Step failed")
 			return m.fail(ctx, op, s.name, err)

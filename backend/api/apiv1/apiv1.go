@@ -57,6 +57,9 @@ const (
 	// CodeCheckFailed: a consistency check could not run (a region did
 	// not answer, the replica did not catch up).
 	CodeCheckFailed = "check_failed"
+	// CodeDeadlineExceeded: a step still failed transiently (a region that
+	// did not answer) once the operation's deadline had passed.
+	CodeDeadlineExceeded = "deadline_exceeded"
 )
 
 // Header names used by the API.
