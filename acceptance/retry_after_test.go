@@ -1,12 +1,14 @@
 package acceptance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -54,7 +56,7 @@ func TestAccDatabase_RetriesHonourRetryAfter(t *testing.T) {
 				return errors.Join(
 					proxy.checkOneKey(routeDatabasePut, 3),
 					proxy.checkWaits(t),
-					checkOperations(t, db, apiv1.OperationKindApplyDatabase),
+					checkOperations(db, apiv1.OperationKindApplyDatabase),
 				)
 			},
 		}},
@@ -63,7 +65,7 @@ func TestAccDatabase_RetriesHonourRetryAfter(t *testing.T) {
 				proxy.checkOneKey(routeDatabaseDelete, 2),
 				proxy.checkWaits(t),
 				proxy.checkFaultsUsed(),
-				checkOperations(t, db, apiv1.OperationKindDeleteDatabase, apiv1.OperationKindApplyDatabase),
+				checkOperations(db, apiv1.OperationKindDeleteDatabase, apiv1.OperationKindApplyDatabase),
 			)
 		},
 	))
@@ -71,18 +73,21 @@ func TestAccDatabase_RetriesHonourRetryAfter(t *testing.T) {
 
 // checkOperations asks dbfleetd for the operations on db, newest first, and
 // checks their kinds and that each succeeded.
-func checkOperations(t *testing.T, db database, kinds ...string) error {
-	resp := fleet.api().Do(t, http.MethodGet, "/v1/operations?target="+url.QueryEscape("databases/"+db.id()), nil)
-	var list apiv1.OperationList
-	resp.Decode(t, &list)
+func checkOperations(db database, kinds ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	ops, err := apiOperations(ctx, db.region, db.name)
+	if err != nil {
+		return err
+	}
 	var got []string
-	for _, op := range list.Operations {
+	for _, op := range ops {
 		if op.State != apiv1.OperationSucceeded {
 			return fmt.Errorf("operation %s (%s) on %s is %s, want succeeded", op.ID, op.Kind, db.id(), op.State)
 		}
 		got = append(got, op.Kind)
 	}
-	if fmt.Sprint(got) != fmt.Sprint(kinds) {
+	if !slices.Equal(got, kinds) {
 		return fmt.Errorf("operations on %s, newest first: got %v, want %v", db.id(), got, kinds)
 	}
 	return nil
