@@ -48,6 +48,11 @@ func (s *Server) authenticate(r *http.Request) (*store.Token, error) {
 		return nil, &httpError{status: http.StatusUnauthorized, code: apiv1.CodeUnauthenticated,
 			message: "missing bearer token: send Authorization: Bearer <token>"}
 	}
+	return s.lookupToken(r.Context(), token)
+}
+
+// lookupToken returns the stored token a secret names.
+func (s *Server) lookupToken(ctx context.Context, token string) (*store.Token, error) {
 	invalid := &httpError{status: http.StatusUnauthorized, code: apiv1.CodeUnauthenticated, message: "the bearer token is not valid"}
 	if len(token) > maxTokenLength {
 		return nil, invalid
@@ -57,7 +62,7 @@ func (s *Server) authenticate(r *http.Request) (*store.Token, error) {
 	// stored token. The constant-time comparison after it keeps that true
 	// whatever the store's lookup does (a collation, a prefix index).
 	hash := HashToken(token)
-	p, err := s.store.TokenGetByHash(r.Context(), hash)
+	p, err := s.store.TokenGetByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, invalid
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/ops"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/ui"
 )
 
 // Operations starts and follows operations.
@@ -134,6 +135,7 @@ func (s *Server) routes() {
 	})
 	s.handle("GET /readyz", "", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	s.mux.Handle("/ui/", ui.New(ui.Config{Store: s.store, Rollouts: s.operations, Regions: s.regions, Auth: s, Logger: s.logger}))
 	s.handle("/", "", func(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{status: http.StatusNotFound, code: "not_found", message: "no such endpoint: " + r.Method + " " + r.URL.Path}
 	})

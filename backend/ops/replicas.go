@@ -372,13 +372,21 @@ func (w *replicationMonitor) Work(ctx context.Context, _ *river.Job[ReplicationM
 			status.State, status.Tables, status.LagBytes, status.LagSeconds, status.Error = st.State, st.Tables, st.LagBytes, st.LagSeconds, st.Error
 		}
 		m.metrics.replicationObserved(db, status)
+		lagRead := err == nil
 		err = m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 			repl, err := tx.ReplicationGet(ctx, db.Key())
 			if err != nil {
 				return err
 			}
 			repl.Status = status
-			return tx.ReplicationPut(ctx, repl)
+			if err := tx.ReplicationPut(ctx, repl); err != nil {
+				return err
+			}
+			if !lagRead {
+				return nil // a gap in the lag chart, not a zero
+			}
+			return tx.LagSampleInsert(ctx, &store.LagSample{Region: db.Region, Name: db.Name, Time: status.ObservedAt,
+				LagBytes: status.LagBytes, LagSeconds: status.LagSeconds})
 		})
 		if err != nil {
 			return fmt.Errorf("record replication status of %s/%s: %w", db.Region, db.Name, err)

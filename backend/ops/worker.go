@@ -226,7 +226,15 @@ func (m *Manager) recordStep(ctx context.Context, op *store.Operation, stepName,
 		return nil
 	}
 	op.State, op.Step, op.Progress = apiv1.OperationRunning, stepName, progress
-	return m.update(ctx, op)
+	op.UpdatedAt = m.now()
+	// Each step's start is kept beside the operation: it is the timeline
+	// the dashboard shows.
+	return m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		if err := tx.OperationUpdate(ctx, op); err != nil {
+			return err
+		}
+		return tx.OperationStepStart(ctx, &store.OperationStep{OperationID: op.ID, Step: stepName, StartedAt: op.UpdatedAt})
+	})
 }
 
 // recordProgress says what a running step does now.
