@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,7 +73,13 @@ type Server struct {
 	// address sending no valid token.
 	tokenLimits       *limiters
 	authFailureLimits *limiters
+	// draining is set when the node is shutting down: it is no longer ready.
+	draining atomic.Bool
 }
+
+// Drain makes /readyz answer 503 from now on, so that load balancers send
+// requests to other nodes while this one shuts down.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // New returns the API server.
 func New(cfg Config) *Server {
@@ -160,6 +167,9 @@ func customMethods(wildcard string, methods map[string]handlerFunc) handlerFunc 
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if s.draining.Load() {
+		return &httpError{status: http.StatusServiceUnavailable, code: "unavailable", message: "this node is shutting down"}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {

@@ -27,8 +27,9 @@ import (
 type Config struct {
 	// Listen is the HTTP address; port 0 picks a free port.
 	Listen string
-	// StorePath is the SQLite state file.
-	StorePath string
+	// Store is where the state lives: a SQLite file for one node, or a
+	// postgres:// URL of a database that several nodes share.
+	Store string
 	// BackupDir receives final backups of deleted databases.
 	BackupDir string
 	Regions   []engine.RegionConfig
@@ -99,7 +100,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.ReconcileInterval >= 0 {
 		reconcile.Configure(riverConfig, cfg.ReconcileInterval)
 	}
-	st, err := store.OpenSQLite(ctx, cfg.StorePath, store.Options{River: riverConfig, Secrets: box})
+	st, err := store.Open(ctx, cfg.Store, store.Options{River: riverConfig, Secrets: box})
 	if err != nil {
 		return fmt.Errorf("open state store: %w", err)
 	}
@@ -131,8 +132,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if requeued > 0 {
-		log.Info().Int("jobs", requeued).Msg("Re-queued jobs of the previous process")
+		log.Info().Int("jobs", requeued).Msg("Re-queued jobs of stopped processes")
 	}
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	go func() { _ = manager.WatchOperationsFinished(watchCtx) }()
 	if err := st.JobsStart(ctx); err != nil {
 		return fmt.Errorf("start job workers: %w", err)
 	}
@@ -148,7 +152,7 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { serveErr <- srv.Serve(listener) }()
 
 	endpoint := scheme + "://" + listener.Addr().String()
-	log.Info().Str("endpoint", endpoint).Strs("regions", fleet.Names()).Msg("Serving")
+	log.Info().Str("endpoint", endpoint).Strs("regions", fleet.Names()).Str("node", st.NodeID()).Msg("Serving")
 	if cfg.Ready != nil {
 		cfg.Ready(endpoint)
 	}
@@ -158,18 +162,20 @@ func Run(ctx context.Context, cfg Config) error {
 	case err := <-serveErr:
 		log.Error().Err(err).Msg("HTTP server stopped")
 	}
+	// Draining: load balancers stop sending requests, this node stops
+	// taking jobs and hands back the steps it cannot finish in time, then
+	// the requests in flight end.
 	log.Info().Msg("Shutting down")
+	handler.Drain()
+	jobsCtx, cancelJobs := context.WithTimeout(context.WithoutCancel(ctx), ops.StepStopGrace+shutdownGrace)
+	defer cancelJobs()
+	if err := st.JobsStop(jobsCtx); err != nil {
+		log.Warn().Err(err).Msg("Job workers stopped uncleanly")
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Warn().Err(err).Msg("HTTP shutdown incomplete")
-	}
-	jobsCtx, cancelJobs := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-	defer cancelJobs()
-	// Steps still running at the deadline are cut off; they resume from
-	// their last recorded step on the next start.
-	if err := st.JobsStop(jobsCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		log.Warn().Err(err).Msg("Job workers stopped uncleanly")
 	}
 	log.Info().Msg("Stopped")
 	return nil

@@ -94,7 +94,7 @@ func startDaemon(t *testing.T, regionsFleet *daemontest.Fleet, dir string, optio
 	token := "test-token-" + strings.ReplaceAll(t.Name(), "/", "-")
 	ready := make(chan string, 1)
 	cfg := daemon.Config{
-		Listen: "127.0.0.1:0", StorePath: filepath.Join(dir, "state.db"), BackupDir: filepath.Join(dir, "backups"),
+		Listen: "127.0.0.1:0", Store: filepath.Join(dir, "state.db"), BackupDir: filepath.Join(dir, "backups"),
 		Regions: regions, PgDump: pgDump,
 		Tokens:    []daemon.Token{{Name: "test", Value: token, Scope: "admin"}, {Name: "reader", Value: token + "-read", Scope: "read"}},
 		SecretKey: bytes.Repeat([]byte{7}, 32),

@@ -51,7 +51,7 @@ func nodeConfig(t *testing.T, dir string, logs io.Writer) daemon.Config {
 		regions = append(regions, engine.RegionConfig{Name: r.Name, AdminDSN: r.AdminDSN()})
 	}
 	return daemon.Config{
-		Listen: "127.0.0.1:0", StorePath: filepath.Join(dir, "state.db"), BackupDir: filepath.Join(dir, "backups"),
+		Listen: "127.0.0.1:0", Store: filepath.Join(dir, "state.db"), BackupDir: filepath.Join(dir, "backups"),
 		Regions: regions, PgDump: pgDump,
 		Tokens:    []daemon.Token{{Name: "admin", Value: "dbf_" + strings.Repeat("ad", 24), Scope: "admin"}},
 		SecretKey: bytes.Repeat([]byte{0x42}, 32),

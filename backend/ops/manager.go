@@ -251,8 +251,9 @@ func (m *Manager) DatabaseDelete(ctx context.Context, params *DatabaseDeletePara
 func (m *Manager) OperationWait(ctx context.Context, id string, timeout time.Duration) (*store.Operation, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	// Operations finished by this process wake the wait at once; the poll
-	// catches any other way an operation ends.
+	// Operations finished by this process, or announced by another node of
+	// the store, wake the wait at once; the poll catches an announcement
+	// lost while the store was unreachable.
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
 	for {
@@ -279,6 +280,12 @@ func (m *Manager) OperationWait(ctx context.Context, id string, timeout time.Dur
 		}
 		unsubscribe()
 	}
+}
+
+// WatchOperationsFinished ends this node's waits on the operations that
+// other nodes of the store finish, until ctx ends.
+func (m *Manager) WatchOperationsFinished(ctx context.Context) error {
+	return m.store.WatchOperationsFinished(ctx, m.waiters.notify)
 }
 
 // OperationCancel asks for an operation to stop. An operation that has not
@@ -413,6 +420,10 @@ func RiverConfig(workers *river.Workers, maxWorkers int, logger *slog.Logger) *r
 		Workers:              workers,
 		JobTimeout:           10 * time.Minute,
 		RescueStuckJobsAfter: 11 * time.Minute,
+		// A stopping node gives running steps this long to finish, then
+		// cancels them; a cancelled step hands its job back (snoozes it
+		// with no delay) for another node or the next start.
+		SoftStopTimeout: StepStopGrace,
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(monitorInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return ReplicationMonitorArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true})},
@@ -422,6 +433,10 @@ func RiverConfig(workers *river.Workers, maxWorkers int, logger *slog.Logger) *r
 		Logger:            logger,
 	}
 }
+
+// StepStopGrace is how long a stopping node lets running steps finish
+// before it cancels them.
+const StepStopGrace = 10 * time.Second
 
 // retryPolicy retries a failed step quickly at first, then every 30 s.
 type retryPolicy struct{}

@@ -2,7 +2,8 @@ package ops
 
 import "sync"
 
-// waiters wakes long-polls on an operation when this process finishes it.
+// waiters wakes long-polls on an operation when it finishes, on this node or
+// (through the store) on another.
 type waiters struct {
 	mu sync.Mutex
 	m  map[string]*waiter

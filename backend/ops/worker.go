@@ -336,6 +336,9 @@ func (m *Manager) finishTx(ctx context.Context, tx store.Tx, op *store.Operation
 	if err := tx.OperationUpdate(ctx, op); err != nil {
 		return err
 	}
+	if err := tx.OperationFinished(ctx, op.ID); err != nil {
+		return err
+	}
 	db, err := tx.DatabaseGet(ctx, store.DatabaseKey{Region: op.Region, Name: op.Database})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil

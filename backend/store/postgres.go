@@ -33,9 +33,9 @@ const (
 
 // Postgres is the Store on a PostgreSQL database that several dbfleetd
 // nodes share. River spreads jobs across the nodes and wakes them with
-// LISTEN/NOTIFY; each node heartbeats, and the running jobs of a node that
-// stops heartbeating are made available to the others within seconds
-// instead of after River's rescue window.
+// LISTEN/NOTIFY; each node heartbeats, and the running jobs (and the
+// leadership) of a node that stops heartbeating pass to the others within
+// seconds instead of after River's rescue window and leadership term.
 type Postgres struct {
 	queries
 	pool *pgxpool.Pool
@@ -195,18 +195,33 @@ func (s *Postgres) JobsStop(ctx context.Context) error {
 }
 
 // JobsRequeueOrphans implements Store: it makes available again the jobs
-// running on nodes that have not heartbeated for nodeTimeout. Right after
-// the store itself restarted every node looks silent, so nothing is
-// re-queued until the store has been up long enough for live nodes to beat.
+// running on nodes that have not heartbeated for nodeTimeout, and ends the
+// leadership of such a node so that another is elected at once rather than
+// when River's leadership term runs out (15 s). Right after the store itself
+// restarted every node looks silent, so nothing happens until the store has
+// been up long enough for live nodes to beat.
 func (s *Postgres) JobsRequeueOrphans(ctx context.Context) (int, error) {
+	timeout := nodeTimeout.Seconds()
 	tag, err := s.pool.Exec(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now()
 		WHERE state = 'running'
 		  AND pg_postmaster_start_time() < now() - 2 * make_interval(secs => $1)
 		  AND NOT EXISTS (SELECT 1 FROM dbfleet_nodes n
 		      WHERE n.id = river_job.attempted_by[cardinality(river_job.attempted_by)]
-		        AND n.heartbeat_at > now() - make_interval(secs => $1))`, nodeTimeout.Seconds())
+		        AND n.heartbeat_at > now() - make_interval(secs => $1))`, timeout)
 	if err != nil {
 		return 0, fmt.Errorf("requeue jobs of stopped nodes: %w", err)
+	}
+	// The same delete and notification as River's own resignation, which
+	// wakes the other nodes' electors.
+	if _, err := s.pool.Exec(ctx, `WITH stopped AS (
+			DELETE FROM river_leader
+			WHERE pg_postmaster_start_time() < now() - 2 * make_interval(secs => $1)
+			  AND NOT EXISTS (SELECT 1 FROM dbfleet_nodes n
+			      WHERE n.id = river_leader.leader_id AND n.heartbeat_at > now() - make_interval(secs => $1))
+			RETURNING leader_id)
+		SELECT pg_notify(current_schema() || '.river_leadership',
+			json_build_object('leader_id', leader_id, 'action', 'resigned')::text) FROM stopped`, timeout); err != nil {
+		return 0, fmt.Errorf("end leadership of a stopped node: %w", err)
 	}
 	if _, err := s.pool.Exec(ctx, `DELETE FROM dbfleet_nodes WHERE heartbeat_at < now() - interval '1 hour'`); err != nil {
 		return 0, fmt.Errorf("forget stopped nodes: %w", err)
@@ -214,7 +229,7 @@ func (s *Postgres) JobsRequeueOrphans(ctx context.Context) (int, error) {
 	return int(tag.RowsAffected()), nil
 }
 
-// NodeID is this node's name among the store's nodes (River's client ID).
+// NodeID implements Store.
 func (s *Postgres) NodeID() string { return s.jobs.ID() }
 
 // WatchOperationsFinished implements Store with LISTEN on a connection of

@@ -150,6 +150,9 @@ func (s *SQLite) WatchOperationsFinished(ctx context.Context, _ func(string)) er
 	return nil
 }
 
+// NodeID implements Store.
+func (s *SQLite) NodeID() string { return s.jobs.ID() }
+
 // Ping implements Store.
 func (s *SQLite) Ping(ctx context.Context) error { return s.write.PingContext(ctx) }
 
@@ -162,4 +165,3 @@ func (s *SQLite) Close() error {
 	errs = append(errs, s.write.Close())
 	return errors.Join(errs...)
 }
-

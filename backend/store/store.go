@@ -34,6 +34,9 @@ type Store interface {
 	// any node of the store finishes, until ctx ends. On a single-node store
 	// it only waits: the node's own process knows what it finished.
 	WatchOperationsFinished(ctx context.Context, fn func(operationID string)) error
+	// NodeID names this process among the nodes working the store's jobs
+	// (River's client ID, which River records on the jobs it runs).
+	NodeID() string
 	// Ping tells whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

@@ -21,8 +21,11 @@ import (
 )
 
 var (
-	fleet    *daemontest.Fleet
-	dbfleetd string
+	// fleet holds the regions; stateFleet the PostgreSQL server of the
+	// multi-node tests' state stores.
+	fleet      *daemontest.Fleet
+	stateFleet *daemontest.Fleet
+	dbfleetd   string
 )
 
 func TestMain(m *testing.M) {
@@ -41,12 +44,18 @@ func runTests(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "build dbfleetd: %v\n%s", err, out)
 		return 1
 	}
-	fleet, err = daemontest.StartFleet("westeurope", "eastus")
+	fleet, err = daemontest.StartFleet("westeurope", "northeurope", "eastus")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer fleet.Stop()
+	stateFleet, err = daemontest.StartFleet("state")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer stateFleet.Stop()
 	return m.Run()
 }
 
@@ -60,7 +69,16 @@ type node struct {
 	cmd    *exec.Cmd
 }
 
+// newNode makes a node with a SQLite state file of its own, serving the
+// regions westeurope and eastus.
 func newNode(t *testing.T) *node {
+	return newNodeOn(t, "", "westeurope", "eastus")
+}
+
+// newNodeOn makes a node on the given state store (a postgres:// URL, or ""
+// for a SQLite file of its own) serving the given regions. Nodes share the
+// token and the secret key.
+func newNodeOn(t *testing.T, storeDSN string, regions ...string) *node {
 	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -69,15 +87,19 @@ func newNode(t *testing.T) *node {
 	token := "crash-test-token"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "token"), []byte(token), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret.key"), []byte(strings.Repeat("5e", 32)), 0o600))
+	storeLine := "state_path: " + filepath.Join(dir, "state.db")
+	if storeDSN != "" {
+		storeLine = fmt.Sprintf("store: %q", storeDSN)
+	}
 	config := fmt.Sprintf(`listen: %s
-state_path: %s
+%s
 backup_dir: %s
 bootstrap_token_file: %s
 secret_key_file: %s
 regions:
-`, addr, filepath.Join(dir, "state.db"), filepath.Join(dir, "backups"), filepath.Join(dir, "token"), filepath.Join(dir, "secret.key"))
-	for _, r := range fleet.Regions() {
-		config += fmt.Sprintf("  - name: %s\n    admin_dsn: %q\n", r.Name, r.AdminDSN())
+`, addr, storeLine, filepath.Join(dir, "backups"), filepath.Join(dir, "token"), filepath.Join(dir, "secret.key"))
+	for _, name := range regions {
+		config += fmt.Sprintf("  - name: %s\n    admin_dsn: %q\n", name, fleet.Region(t, name).AdminDSN())
 	}
 	n := &node{t: t, config: filepath.Join(dir, "dbfleetd.yaml"), log: filepath.Join(dir, "dbfleetd.log"),
 		client: &daemontest.Client{Endpoint: "http://" + addr, Token: token}}

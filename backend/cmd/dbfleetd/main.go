@@ -73,6 +73,7 @@ func runDev(ctx context.Context, args []string, logger zerolog.Logger) error {
 	tlsFlags := addTLSFlags(flags)
 	rateLimit := flags.Float64("rate-limit", 200, "requests per second each API token may send; negative for no limit")
 	rateBurst := flags.Int("rate-limit-burst", 400, "requests each API token may send at once above --rate-limit")
+	storeLocation := flags.String("store", "", "state store: a postgres:// URL that several nodes may share; default: DATA-DIR/state.db (SQLite)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -113,7 +114,7 @@ func runDev(ctx context.Context, args []string, logger zerolog.Logger) error {
 	}
 	return daemon.Run(ctx, daemon.Config{
 		Listen:    *listen,
-		StorePath: filepath.Join(dir, "state.db"),
+		Store:     cmp.Or(*storeLocation, filepath.Join(dir, "state.db")),
 		BackupDir: filepath.Join(dir, "backups"),
 		Regions:   regions,
 		PgDump:    pgDump,
@@ -153,8 +154,11 @@ func devToken(path string) (string, error) {
 type serveConfig struct {
 	// Listen is the HTTP address (default 127.0.0.1:8580).
 	Listen string `yaml:"listen"`
-	// StatePath is the SQLite state file (required).
+	// StatePath is the SQLite state file of a single node; Store, a
+	// postgres:// URL, is the database several nodes share. One of the two
+	// is required.
 	StatePath string `yaml:"state_path"`
+	Store     string `yaml:"store"`
 	// BackupDir receives final backups of deleted databases (required).
 	BackupDir string `yaml:"backup_dir"`
 	// PgBinDir holds pg_dump; default: found like the dev regions' programs.
@@ -196,8 +200,12 @@ func runServe(ctx context.Context, args []string, logger zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if cfg.StatePath == "" || cfg.BackupDir == "" || cfg.BootstrapTokenFile == "" || len(cfg.Regions) == 0 {
-		return fmt.Errorf("config %s: state_path, backup_dir, bootstrap_token_file and at least one region are required", *configPath)
+	storeLocation, err := cfg.storeLocation()
+	if err != nil {
+		return fmt.Errorf("config %s: %w", *configPath, err)
+	}
+	if cfg.BackupDir == "" || cfg.BootstrapTokenFile == "" || len(cfg.Regions) == 0 {
+		return fmt.Errorf("config %s: backup_dir, bootstrap_token_file and at least one region are required", *configPath)
 	}
 	token, err := os.ReadFile(cfg.BootstrapTokenFile)
 	if err != nil {
@@ -219,7 +227,7 @@ func runServe(ctx context.Context, args []string, logger zerolog.Logger) error {
 	}
 	return daemon.Run(ctx, daemon.Config{
 		Listen:    cmp.Or(cfg.Listen, "127.0.0.1:8580"),
-		StorePath: cfg.StatePath,
+		Store:     storeLocation,
 		BackupDir: cfg.BackupDir,
 		Regions:   regions,
 		PgDump:    pgDump,

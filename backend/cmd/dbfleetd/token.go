@@ -29,7 +29,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	command := args[0]
 	flags := flag.NewFlagSet("token "+command, flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	configPath := flags.String("config", "", "the serve configuration file; its state_path holds the tokens")
+	configPath := flags.String("config", "", "the serve configuration file; its state_path or store holds the tokens")
 	dataDir := flags.String("data-dir", "", "a dev data directory; its state.db holds the tokens")
 	scope := flags.String("scope", "", "create: the token's scope, read, write or admin")
 	name := flags.String("name", "", "create: the token's name (default: the scope and a random suffix)")
@@ -37,11 +37,11 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	statePath, err := tokenStatePath(*configPath, *dataDir)
+	storeLocation, err := tokenStore(*configPath, *dataDir)
 	if err != nil {
 		return err
 	}
-	st, err := store.OpenSQLite(ctx, statePath, store.Options{})
+	st, err := store.Open(ctx, storeLocation, store.Options{})
 	if err != nil {
 		return err
 	}
@@ -110,9 +110,9 @@ func parseInterspersed(flags *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// tokenStatePath is the state file of --config or of --data-dir; the file
+// tokenStore is the state store of --config or of --data-dir; a SQLite file
 // must exist, so that a mistyped path does not make a new, empty store.
-func tokenStatePath(configPath, dataDir string) (string, error) {
+func tokenStore(configPath, dataDir string) (string, error) {
 	var path string
 	switch {
 	case configPath != "" && dataDir != "":
@@ -122,10 +122,12 @@ func tokenStatePath(configPath, dataDir string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if cfg.StatePath == "" {
-			return "", fmt.Errorf("config %s: state_path is required", configPath)
+		if path, err = cfg.storeLocation(); err != nil {
+			return "", fmt.Errorf("config %s: %w", configPath, err)
 		}
-		path = cfg.StatePath
+		if store.IsPostgresDSN(path) {
+			return path, nil
+		}
 	case dataDir != "":
 		path = filepath.Join(dataDir, "state.db")
 	default:
