@@ -167,6 +167,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// the requests in flight end.
 	log.Info().Msg("Shutting down")
 	handler.Drain()
+	manager.Drain()
 	jobsCtx, cancelJobs := context.WithTimeout(context.WithoutCancel(ctx), ops.StepStopGrace+shutdownGrace)
 	defer cancelJobs()
 	if err := st.JobsStop(jobsCtx); err != nil {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -85,7 +86,14 @@ type Manager struct {
 	verifyInterval time.Duration
 	// operationDeadline: see Config.OperationDeadline.
 	operationDeadline time.Duration
+	// draining is set when the node shuts down: running operations stop
+	// after their current step.
+	draining atomic.Bool
 }
+
+// Drain makes running operations hand their job back after the step they
+// are running, for another node or the next start to go on with.
+func (m *Manager) Drain() { m.draining.Store(true) }
 
 // NewManager returns a Manager. Call RegisterWorkers before the store's job
 // client starts.

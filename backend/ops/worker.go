@@ -163,6 +163,12 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 	start := max(slices.IndexFunc(steps, func(s step) bool { return s.name == op.Step }), 0)
 	for i := start; i < len(steps); i++ {
 		s := steps[i]
+		if i > start && m.draining.Load() {
+			// This node is shutting down: the next step is for another
+			// node, or for this one's next start.
+			log.Info().Str("step", s.name).Msg("Handing back operation")
+			return river.JobSnooze(0)
+		}
 		if err := m.recordStep(ctx, op, s.name, fmt.Sprintf("step %d of %d: %s in %s", i+1, len(steps), s.name, op.Region)); err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -277,4 +278,46 @@ func waitForReadiness(t *testing.T, n *node, status int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("/readyz of %s never answered %d: %v", n.client.Endpoint, status, errors.Join(last))
+}
+
+// TestSIGTERMHandsBackTheRestOfAnOperation sends SIGTERM to the node running
+// a create in its slow migrate step: the node turns unready, finishes the
+// step, hands the operation's remaining steps back and exits cleanly; the
+// other node finishes the operation.
+func TestSIGTERMHandsBackTheRestOfAnOperation(t *testing.T) {
+	storeDSN, state := newStateStore(t)
+	nodes := startNodes(t, storeDSN, 2)
+	schema := daemontest.UniqueName("app")
+	name := daemontest.UniqueName("drain")
+	resp := nodes[0].client.Do(t, http.MethodPut, "/v1/schemas/"+schema, apiv1.SchemaSpec{
+		Migrations: []apiv1.Migration{{Version: 1, Up: "SELECT pg_sleep(2); CREATE TABLE a (id int)"}}})
+	require.Equal(t, http.StatusOK, resp.Status, "%s", resp.Body)
+	op := nodes[0].client.Do(t, http.MethodPut, "/v1/databases/westeurope/"+name,
+		apiv1.DatabaseSpec{Schema: schema, DeletionProtection: new(false)}).Operation(t)
+	waitForStepStart(t, state, op.ID, "migrate")
+	stopping := nodeByID(t, nodes, runnerOf(t, state, op.ID))
+	other := nodes[0]
+	if other == stopping {
+		other = nodes[1]
+	}
+
+	require.NoError(t, stopping.cmd.Process.Signal(syscall.SIGTERM))
+	waitForReadiness(t, stopping, http.StatusServiceUnavailable)
+	exited := make(chan error, 1)
+	go func() { exited <- stopping.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "dbfleetd exits 0 after draining")
+		stopping.cmd = nil
+	case <-time.After(40 * time.Second):
+		t.Fatalf("dbfleetd did not exit after SIGTERM; log:\n%s", stopping.logText())
+	}
+
+	done := other.client.Wait(t, op.ID, time.Minute)
+	require.Equal(t, apiv1.OperationSucceeded, done.State, "%+v", done.Error)
+	log := stopping.logText()
+	require.Equal(t, 1, countLogLines(log, `"step":"migrate"`, "Ran step", op.ID), "the stopping node finished its step")
+	require.Equal(t, 1, countLogLines(log, "Handing back operation", op.ID), "and handed the rest back")
+	require.Equal(t, 1, countLogLines(other.logText(), "Operation succeeded", op.ID), "the other node finished it")
+	require.Len(t, fleet.Ledger(t, "westeurope", name), 1, "the migration ran once")
 }
