@@ -3,6 +3,7 @@ package main
 import (
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -22,6 +23,7 @@ func TestDeployExampleConfig(t *testing.T) {
 	require.NotEmpty(t, cfg.BootstrapTokenFile)
 	require.NotEmpty(t, cfg.SecretKeyFile)
 	require.NotEmpty(t, cfg.Regions)
+	require.Equal(t, 30*time.Minute, cfg.OperationDeadline, "durations read as Go durations")
 
 	dsns := map[string]string{"store": location}
 	for _, r := range cfg.Regions {

@@ -165,6 +165,9 @@ type serveConfig struct {
 	PgBinDir string `yaml:"pg_bin_dir"`
 	// Workers is how many operation steps run at once (default 10).
 	Workers int `yaml:"workers"`
+	// OperationDeadline bounds how long an operation retries steps that fail
+	// transiently, such as in a region that is down (default 30m).
+	OperationDeadline time.Duration `yaml:"operation_deadline"`
 	// BootstrapTokenFile holds an admin API token to accept (required); more
 	// tokens are made with `dbfleetd token create`.
 	BootstrapTokenFile string `yaml:"bootstrap_token_file"`
@@ -226,16 +229,17 @@ func runServe(ctx context.Context, args []string, logger zerolog.Logger) error {
 		regions = append(regions, engine.RegionConfig{Name: r.Name, AdminDSN: r.AdminDSN, Labels: r.Labels})
 	}
 	return daemon.Run(ctx, daemon.Config{
-		Listen:    cmp.Or(cfg.Listen, "127.0.0.1:8580"),
-		Store:     storeLocation,
-		BackupDir: cfg.BackupDir,
-		Regions:   regions,
-		PgDump:    pgDump,
-		Tokens:    []daemon.Token{{Name: "bootstrap", Value: strings.TrimSpace(string(token)), Scope: "admin"}},
-		Workers:   cfg.Workers,
-		TLS:       tlsFlags.config(&daemon.TLSConfig{CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile}),
-		SecretKey: secretKey,
-		RateLimit: api.RateLimit{PerSecond: cfg.RateLimit.RequestsPerSecond, Burst: cfg.RateLimit.Burst},
-		Logger:    logger,
+		Listen:            cmp.Or(cfg.Listen, "127.0.0.1:8580"),
+		Store:             storeLocation,
+		BackupDir:         cfg.BackupDir,
+		Regions:           regions,
+		PgDump:            pgDump,
+		Tokens:            []daemon.Token{{Name: "bootstrap", Value: strings.TrimSpace(string(token)), Scope: "admin"}},
+		Workers:           cfg.Workers,
+		OperationDeadline: cfg.OperationDeadline,
+		TLS:               tlsFlags.config(&daemon.TLSConfig{CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile}),
+		SecretKey:         secretKey,
+		RateLimit:         api.RateLimit{PerSecond: cfg.RateLimit.RequestsPerSecond, Burst: cfg.RateLimit.Burst},
+		Logger:            logger,
 	})
 }
