@@ -2,10 +2,12 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
@@ -57,6 +59,44 @@ func TestPostgres(t *testing.T) {
 		}
 		for range 3 {
 			require.NoError(t, <-errs)
+		}
+	})
+
+	t.Run("OperationFinishedReachesTheOtherNodes", func(t *testing.T) {
+		t.Parallel()
+		dsn := newDatabase(t)
+		ctx := context.Background()
+		watcher, err := store.Open(ctx, dsn, store.Options{})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = watcher.Close() })
+		finisher, err := store.Open(ctx, dsn, store.Options{})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = finisher.Close() })
+
+		watchCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		finished := make(chan string, 10)
+		go func() { _ = watcher.WatchOperationsFinished(watchCtx, func(id string) { finished <- id }) }()
+
+		// The watch may start listening after a first announcement: repeat
+		// it until one arrives. A rolled-back announcement never arrives.
+		deadline := time.After(30 * time.Second)
+		for {
+			require.Error(t, finisher.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+				require.NoError(t, tx.OperationFinished(ctx, "op-rolled-back"))
+				return errors.New("roll back")
+			}))
+			require.NoError(t, finisher.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+				return tx.OperationFinished(ctx, "op-1")
+			}))
+			select {
+			case id := <-finished:
+				require.Equal(t, "op-1", id)
+				return
+			case <-time.After(100 * time.Millisecond):
+			case <-deadline:
+				t.Fatal("the other node never heard that op-1 finished")
+			}
 		}
 	})
 }
