@@ -74,8 +74,10 @@ func (h *Handler) databasePage(w http.ResponseWriter, r *http.Request) {
 // drawn on the server: the page needs no chart library.
 type lagChart struct {
 	Width, Height int
-	// Points is the polyline's "x,y x,y ..." in the viewBox.
-	Points string
+	// Points is the polyline's "x,y x,y ..." in the viewBox; LastX and
+	// LastY mark the newest sample, which alone draws no line.
+	Points       string
+	LastX, LastY string
 	// MaxLabel labels the top of the y axis; Last, Max and Samples sum
 	// the chart up in words for those who cannot see it.
 	MaxLabel string
@@ -85,8 +87,9 @@ type lagChart struct {
 }
 
 const (
-	chartWidth  = 600
-	chartHeight = 160
+	chartWidth  = 1000
+	chartHeight = 200
+	chartMargin = 5
 )
 
 func newLagChart(samples []*store.LagSample, now time.Time) *lagChart {
@@ -106,12 +109,14 @@ func newLagChart(samples []*store.LagSample, now time.Time) *lagChart {
 	start := now.Add(-lagWindow)
 	var b strings.Builder
 	for i, s := range samples {
-		x := float64(chartWidth) * float64(s.Time.Sub(start)) / float64(lagWindow)
-		y := float64(chartHeight) * (1 - s.LagSeconds/scale)
+		// A margin of the marker's radius keeps it inside the chart.
+		x := strconv.FormatFloat(chartMargin+(chartWidth-2*chartMargin)*float64(s.Time.Sub(start))/float64(lagWindow), 'f', 1, 64)
+		y := strconv.FormatFloat(chartMargin+(chartHeight-2*chartMargin)*(1-s.LagSeconds/scale), 'f', 1, 64)
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(strconv.FormatFloat(x, 'f', 1, 64) + "," + strconv.FormatFloat(y, 'f', 1, 64))
+		b.WriteString(x + "," + y)
+		c.LastX, c.LastY = x, y
 	}
 	c.Points = b.String()
 	return c

@@ -134,6 +134,16 @@ var templateFuncs = template.FuncMap{
 	"tone":     tone,
 	"words":    func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 	"inc":      func(i int) int { return i + 1 },
+	"conditionTone": func(kind, status string) string {
+		if status != "True" && status != "False" {
+			return "warn"
+		}
+		// Drifted is the one condition whose True is bad news.
+		if (kind == "Drifted") == (status == "True") {
+			return "bad"
+		}
+		return "ok"
+	},
 }
 
 // ago says how long before now t was, as a person reads it.

@@ -118,7 +118,9 @@ func buildBoard(in boardInput) rolloutBoard {
 				if stateRank[state] > stateRank[cell.State] {
 					cell.State = state
 				}
-				cell.Gate = cmp.Or(cell.Gate, gate)
+				if state == stateWaiting {
+					cell.Gate = cmp.Or(cell.Gate, gate)
+				}
 				cell.Detail = cmp.Or(cell.Detail, detail)
 			}
 			if stateRank[cell.State] > stateRank[col.State] {
@@ -146,7 +148,7 @@ func databaseState(in boardInput, db *store.Database) (state, gate, detail strin
 		return stateRolledBack, "", "", 0
 	case db.AppliedVersion >= version:
 		if db.Status == apiv1.DatabaseStatusFailed {
-			return stateFailed, "", "the database's last operation failed", 0
+			return stateFailed, "", "its last operation failed; see Operations", 0
 		}
 		at, ok := in.applied[db.Region+"/"+db.Name]
 		if left := at.Add(in.status.Rollout.BakeTime).Sub(in.now); ok && left > 0 {
@@ -161,7 +163,7 @@ func databaseState(in boardInput, db *store.Database) (state, gate, detail strin
 		return stateWaiting, op.Progress, "", 0
 	}
 	if db.Status == apiv1.DatabaseStatusFailed {
-		return stateFailed, "", "the database's last operation failed", 0
+		return stateFailed, "", "its last operation failed; see Operations", 0
 	}
 	if db.SchemaVersion < version {
 		return stateWaiting, fmt.Sprintf("no upgrade to version %d requested yet", version), "", 0

@@ -40,7 +40,7 @@ func TestDatabaseStateOnARollout(t *testing.T) {
 		{"Halted", db(apiv1.DatabaseStatusFailed, 2, 1, ""), store.Rollout{State: apiv1.RolloutHalted, Halt: halt}, time.Time{}, stateFailed, "", "check migration failed: syntax error", 0},
 		{"RolledBackWhereItFailed", db(apiv1.DatabaseStatusFailed, 2, 1, ""), store.Rollout{State: apiv1.RolloutRolledBack, Halt: halt}, time.Time{}, stateRolledBack, "", "check migration failed: syntax error", 0},
 		{"RolledBack", db(apiv1.DatabaseStatusRolledBack, 2, 1, ""), store.Rollout{}, time.Time{}, stateRolledBack, "", "", 0},
-		{"FailedElsewhere", db(apiv1.DatabaseStatusFailed, 2, 1, ""), store.Rollout{}, time.Time{}, stateFailed, "", "the database's last operation failed", 0},
+		{"FailedElsewhere", db(apiv1.DatabaseStatusFailed, 2, 1, ""), store.Rollout{}, time.Time{}, stateFailed, "", "its last operation failed; see Operations", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

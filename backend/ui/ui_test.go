@@ -288,7 +288,7 @@ func TestPagesEscapeWhatUsersWrote(t *testing.T) {
 		{"Operation", "/ui/operations/op-failed", []string{"ensure_role", "set_parameters", "1.0s", "failed", "req-123",
 			`grep '"operationId":"op-failed"'`, "migration failed: &lt;script&gt;"}},
 		{"Database", "/ui/databases/westeurope/orders", []string{"search_path = &lt;img src=x onerror=alert(1)&gt;", "ParametersDrifted", "op-failed"}},
-		{"Replica", "/ui/databases/eastus/orders", []string{"streaming", "10 samples", "<polyline points="}},
+		{"Replica", "/ui/databases/eastus/orders", []string{"streaming", "samples: 10", `class="series-point"`, "at most 2.2 s", "<polyline points="}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
