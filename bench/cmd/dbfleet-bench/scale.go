@@ -171,7 +171,7 @@ func scaleOne(ctx context.Context, env *benchEnv, n int) (*scaleSize, error) {
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(daemonCtx, daemon.Config{
-			Listen: "127.0.0.1:0", StorePath: path, BackupDir: filepath.Join(dir, "backups"), Regions: regions,
+			Listen: "127.0.0.1:0", Store: path, BackupDir: filepath.Join(dir, "backups"), Regions: regions,
 			Tokens: []daemon.Token{{Name: "bench", Value: token, Scope: "write"}}, SecretKey: key,
 			RateLimit: api.RateLimit{PerSecond: -1}, ReconcileInterval: -1, Logger: zerolog.Nop(),
 			Ready: func(endpoint string) { ready <- endpoint },
