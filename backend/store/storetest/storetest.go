@@ -233,6 +233,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 	exerciseSecurity(t, newStore)
 	exerciseReconcile(t, newStore)
+	exerciseHistory(t, newStore)
 
 	t.Run("JobInsertCommitsWithTransaction", func(t *testing.T) {
 		t.Parallel()
