@@ -69,20 +69,13 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres store: %w", err)
 	}
-	box := opts.Secrets
-	if box == nil {
-		box = plainBox{}
-	}
+	box := opts.secretBox()
 	s := &Postgres{queries: queries{q: pgxQuerier{pool}, box: box}, pool: pool, box: box}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
-	riverConfig := opts.River
-	if riverConfig == nil {
-		riverConfig = &river.Config{}
-	}
-	jobs, err := river.NewClient(riverpgxv5.New(pool), riverConfig)
+	jobs, err := river.NewClient(riverpgxv5.New(pool), opts.riverConfig())
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("create job client: %w", err)

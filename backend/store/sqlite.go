@@ -26,22 +26,8 @@ type SQLite struct {
 	box   SecretBox
 }
 
-// plainBox stores secrets as they are, for tests.
-type plainBox struct{}
-
-func (plainBox) Seal(s string) (string, error) { return s, nil }
-func (plainBox) Open(s string) (string, error) { return s, nil }
 
 var _ Store = (*SQLite)(nil)
-
-// Options configure a store.
-type Options struct {
-	// River configures the job client; nil, or one without Workers, gives an
-	// insert-only store.
-	River *river.Config
-	// Secrets encrypts database passwords; nil stores them as they are.
-	Secrets SecretBox
-}
 
 // OpenSQLite opens (creating if needed) the SQLite store at path and applies
 // River's and dbfleet's migrations.
@@ -60,10 +46,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	}
 	write.SetMaxOpenConns(1)
 
-	box := opts.Secrets
-	if box == nil {
-		box = plainBox{}
-	}
+	box := opts.secretBox()
 	s := &SQLite{write: write, box: box}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
@@ -80,11 +63,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	s.read = read
 	s.queries = queries{q: sqlQuerier{read}, box: box}
 
-	riverConfig := opts.River
-	if riverConfig == nil {
-		riverConfig = &river.Config{}
-	}
-	jobs, err := river.NewClient(riversqlite.New(write), riverConfig)
+	jobs, err := river.NewClient(riversqlite.New(write), opts.riverConfig())
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("create job client: %w", err)

@@ -12,6 +12,35 @@ import (
 	"github.com/riverqueue/river"
 )
 
+// Options configure a store.
+type Options struct {
+	// River configures the job client; nil, or one without Workers, gives an
+	// insert-only store.
+	River *river.Config
+	// Secrets encrypts database passwords; nil stores them as they are.
+	Secrets SecretBox
+}
+
+func (o Options) riverConfig() *river.Config {
+	if o.River == nil {
+		return &river.Config{}
+	}
+	return o.River
+}
+
+// plainBox stores secrets as they are, for tests.
+type plainBox struct{}
+
+func (plainBox) Seal(s string) (string, error) { return s, nil }
+func (plainBox) Open(s string) (string, error) { return s, nil }
+
+func (o Options) secretBox() SecretBox {
+	if o.Secrets == nil {
+		return plainBox{}
+	}
+	return o.Secrets
+}
+
 // ErrNotFound is returned when a row does not exist.
 var ErrNotFound = errors.New("not found")
 
