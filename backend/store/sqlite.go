@@ -26,7 +26,6 @@ type SQLite struct {
 	box   SecretBox
 }
 
-
 var _ Store = (*SQLite)(nil)
 
 // OpenSQLite opens (creating if needed) the SQLite store at path and applies
