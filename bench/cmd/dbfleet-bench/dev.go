@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -127,8 +129,14 @@ func (d *devServer) stop() {
 // its data directory (the data directory itself goes with the benchmark's
 // temporary directory).
 func (d *devServer) removeClusters() {
-	for _, r := range d.Regions {
-		if !strings.HasPrefix(r.ClusterDir, d.dataDir) {
+	removeClusters(d.dataDir, slices.Collect(maps.Values(d.Regions)))
+}
+
+// removeClusters removes the clusters of regions that devregions kept
+// outside their data directory dataDir.
+func removeClusters(dataDir string, regions []devregions.Region) {
+	for _, r := range regions {
+		if !strings.HasPrefix(r.ClusterDir, dataDir) {
 			_ = os.RemoveAll(r.ClusterDir)
 			_ = os.Remove(filepath.Dir(r.ClusterDir))
 		}

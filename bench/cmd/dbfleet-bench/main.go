@@ -16,9 +16,15 @@
 //     the same migration wave by wave.
 //  5. scale: a reconcile pass and GET /v1/databases with 1,000, 10,000 and
 //     30,000 databases recorded (regions simulated), per database.
+//  6. nodes: `dbfleetd serve` nodes on one PostgreSQL store: failover
+//     after SIGKILL of the leader and resumption of a killed node's step,
+//     against the node timeout; operation pick-up time and create
+//     throughput with 3 nodes and 1, against 1 node on SQLite.
 //
-// It starts its own `dbfleetd dev` (and so its own PostgreSQL regions) in a
-// temporary directory and removes it at the end.
+// It starts its own `dbfleetd dev` (and so its own PostgreSQL regions), and
+// for benchmark 6 its own regions and `dbfleetd serve` nodes, in a
+// temporary directory and removes it at the end. A run of some benchmarks
+// (-only) keeps the other benchmarks' figures in the results file.
 package main
 
 import (
@@ -27,6 +33,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -42,7 +49,7 @@ import (
 )
 
 // benchmarks are the benchmark names -only accepts, in the order they run.
-var benchmarks = []string{"provision", "polling", "load", "rollout", "scale"}
+var benchmarks = []string{"provision", "polling", "load", "rollout", "scale", "nodes"}
 
 // benchEnv is what the benchmarks share.
 type benchEnv struct {
@@ -92,7 +99,20 @@ type results struct {
 	APILoad      *loadResult      `json:"api_load,omitempty"`
 	Rollout      *rolloutResult   `json:"rollout,omitempty"`
 	Scale        *scaleResult     `json:"scale,omitempty"`
+	Nodes        *nodesResult     `json:"nodes,omitempty"`
 	Notes        []string         `json:"notes"`
+	// Earlier are the runs that measured the sections a run of some
+	// benchmarks (-only) kept from the results file.
+	Earlier []earlierRun `json:"earlier_runs,omitempty"`
+}
+
+// earlierRun is when, at which commit and on what machine the kept
+// sections were measured.
+type earlierRun struct {
+	Date     string   `json:"date"`
+	Commit   string   `json:"commit"`
+	Machine  machine  `json:"machine"`
+	Sections []string `json:"sections"`
 }
 
 func main() {
@@ -109,11 +129,14 @@ func run(ctx context.Context, args []string) error {
 	dbfleetd := flags.String("dbfleetd", "bin/dbfleetd", "the dbfleetd program to benchmark")
 	terraform := flags.String("terraform", "", "the Terraform CLI (1.5.7) for the provision benchmark, with the provider installed in its local mirror (make install)")
 	pgBinDir := flags.String("pg-bin", "", "directory of psql; default: where dbfleetd finds PostgreSQL's programs")
-	only := flags.String("only", strings.Join(benchmarks, ","), "comma-separated benchmarks to run: "+strings.Join(benchmarks, ", "))
+	only := flags.String("only", strings.Join(benchmarks, ","), "comma-separated benchmarks to run: "+strings.Join(benchmarks, ", ")+"; the results file keeps the others' figures")
 	runs := flags.Int("runs", 3, "rounds of the provision and rollout benchmarks; the report gives medians")
 	provisionN := flags.Int("provision-databases", 100, "databases terraform apply creates (at most 100)")
 	pollingN := flags.Int("polling-databases", 50, "databases the polling benchmark creates and deletes")
 	rolloutN := flags.Int("rollout-databases-per-region", 100, "databases per region in the rollout benchmark")
+	nodesRuns := flags.Int("nodes-runs", 5, "SIGKILLs of the failover and of the resume measurement of the nodes benchmark")
+	nodesPickUps := flags.Int("nodes-pick-ups", 20, "creates submitted one at a time per configuration of the nodes benchmark")
+	nodesBatch := flags.Int("nodes-batch", 60, "creates submitted at once per configuration of the nodes benchmark")
 	sizesFlag := flags.String("scale-sizes", "1000,10000,30000", "comma-separated numbers of databases the scale benchmark records")
 	jsonOut := flags.String("json", "bench/results.json", "where to write the results")
 	mdOut := flags.String("markdown", "bench/RESULTS.md", "where to write the report")
@@ -151,6 +174,9 @@ func run(ctx context.Context, args []string) error {
 			return fmt.Errorf("-scale-sizes: %q is not a positive number", s)
 		}
 		sizes = append(sizes, n)
+	}
+	if *nodesRuns < 1 || *nodesPickUps < 1 || *nodesBatch < 1 {
+		return errors.New("-nodes-runs, -nodes-pick-ups and -nodes-batch must be positive")
 	}
 	if selected["rollout"] && *runs > len(upgradeMigrations) {
 		return fmt.Errorf("-runs must be at most %d", len(upgradeMigrations))
@@ -243,8 +269,19 @@ func run(ctx context.Context, args []string) error {
 			}
 		}
 	}
+	if selected["nodes"] {
+		if res.Nodes, err = benchNodes(ctx, env, bin, *nodesPickUps, *nodesBatch, *nodesRuns); err != nil {
+			return fmt.Errorf("nodes: %w", err)
+		}
+	}
 	res.Machine.LoadAvgEnd = loadAvg()
 	res.DurationS = round(time.Since(env.start).Seconds(), 1)
+	if len(selected) < len(benchmarks) {
+		res.Command = "dbfleet-bench " + strings.Join(args, " ")
+		if err := keepEarlier(res, *jsonOut, selected); err != nil {
+			return err
+		}
+	}
 	res.Goals = goals(res)
 
 	b, err := json.MarshalIndent(res, "", "  ")
@@ -341,4 +378,66 @@ func loadAvg() string {
 	}
 	f := strings.Fields(string(b))
 	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// keepEarlier copies into res, from the results file at path, the sections
+// of the benchmarks this run left out, so that a run of some benchmarks
+// updates the file rather than replaces it, and says which run measured
+// them.
+func keepEarlier(res *results, path string, selected map[string]bool) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var old results
+	if err := json.Unmarshal(b, &old); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	for _, name := range benchmarks {
+		if selected[name] || !copySection(res, &old, name) {
+			continue
+		}
+		from := earlierRun{Date: old.Date, Commit: old.Commit, Machine: old.Machine}
+		for _, e := range old.Earlier {
+			if slices.Contains(e.Sections, name) {
+				from = earlierRun{Date: e.Date, Commit: e.Commit, Machine: e.Machine}
+			}
+		}
+		i := slices.IndexFunc(res.Earlier, func(e earlierRun) bool { return e.Date == from.Date && e.Commit == from.Commit })
+		if i < 0 {
+			res.Earlier = append(res.Earlier, from)
+			i = len(res.Earlier) - 1
+		}
+		res.Earlier[i].Sections = append(res.Earlier[i].Sections, name)
+	}
+	return nil
+}
+
+// copySection copies the named benchmark's section from src to dst and
+// says whether src had one.
+func copySection(dst, src *results, name string) bool {
+	switch name {
+	case "provision":
+		dst.Provisioning = src.Provisioning
+		return src.Provisioning != nil
+	case "polling":
+		dst.Polling = src.Polling
+		return src.Polling != nil
+	case "load":
+		dst.APILoad = src.APILoad
+		return src.APILoad != nil
+	case "rollout":
+		dst.Rollout = src.Rollout
+		return src.Rollout != nil
+	case "scale":
+		dst.Scale = src.Scale
+		return src.Scale != nil
+	case "nodes":
+		dst.Nodes = src.Nodes
+		return src.Nodes != nil
+	}
+	return false
 }

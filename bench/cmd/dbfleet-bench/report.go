@@ -23,6 +23,10 @@ func markdown(res *results) string {
 	w("| machine | %d CPUs, %d MiB memory, Linux %s; load average %s at the start, %s at the end |", m.NProc, m.MemoryMiB, m.Kernel, m.LoadAvgStart, m.LoadAvgEnd)
 	w("| software | %s; %s; %s |", m.Go, m.PostgreSQL, orNone(m.Terraform))
 	w("| duration | %.0f s |", res.DurationS)
+	for _, e := range res.Earlier {
+		w("| %s | kept from the run of %s at `%s`; load average %s at its start, %s at its end |",
+			strings.Join(e.Sections, ", "), e.Date, e.Commit, e.Machine.LoadAvgStart, e.Machine.LoadAvgEnd)
+	}
 	w("")
 	for _, n := range res.Notes {
 		w("- %s", n)
@@ -192,7 +196,53 @@ func markdown(res *results) string {
 		}
 		w("")
 	}
+	if n := res.Nodes; n != nil {
+		nodesMarkdown(w, n)
+	}
 	return b.String()
+}
+
+// nodesMarkdown renders benchmark 6.
+func nodesMarkdown(w func(format string, args ...any), n *nodesResult) {
+	w("## 6. Several nodes")
+	w("")
+	w("`dbfleetd serve` processes on this machine, on a state store of each configuration's own (a SQLite file, or a fresh database on a "+
+		"separate local PostgreSQL), administering three dev regions. Baselines: for pick-up and throughput, one node on SQLite, measured in the same run; "+
+		"for failover and resume, the node timeout (%.0f s: a node silent that long has its jobs re-queued and its leadership ended), "+
+		"which a dead node's silence must outlast; River's own leadership term (%.0f s) is what a failover would take without it.",
+		n.NodeTimeoutS, n.RiverLeaderTermS)
+	w("")
+	w("Pick-up runs from an operation's `created_at` (the transaction that queues its job) to its first step's start, both as the store records them, "+
+		"for creates (no schema) submitted one at a time, each waited for, round-robin over the nodes and regions. Throughput is creates per second "+
+		"from the first submission to the last create done, %d clients submitting round-robin over the nodes and regions. "+
+		"The configurations run one after another; the databases are deleted after each measurement.", floorSessions)
+	w("")
+	w("| configuration | nodes | load average at start | pick-ups | p50 (ms) | p95 (ms) | p50 / baseline | p95 / baseline | batch | creates/s | / baseline |")
+	w("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for i, s := range n.Setups {
+		store := s.Store
+		if i == 0 {
+			store += " (baseline)"
+		}
+		w("| %s | %d | %s | %d | %.1f | %.1f | %.2f | %.2f | %d | %.1f | %.2f |", store, s.Nodes, s.LoadAvg, s.PickUpOperations,
+			s.PickUpP50MS, s.PickUpP95MS, s.PickUpP50Ratio, s.PickUpP95Ratio, s.ThroughputOperations, s.ThroughputOpsPerS, s.ThroughputRatio)
+	}
+	w("")
+	w("With three nodes on PostgreSQL, each run on a steady cluster (a running leader, every node heartbeating), the killed node started again after it. "+
+		"Failover: SIGKILL of the leader to `river_leader` naming another running node. Resume: SIGKILL of the node running a create's `migrate` step "+
+		"(`%s`, found through `river_job.attempted_by`) to the job running on another node. Timed by polling the store every %s. "+
+		"Either can take less than the node timeout: the silence counts from the killed node's last heartbeat, up to a second before the kill.",
+		resumeMigration, pollInterval)
+	w("")
+	w("| after SIGKILL | runs (s) | p50 (s) | max (s) | p50 / node timeout | max / node timeout |")
+	w("| --- | --- | ---: | ---: | ---: | ---: |")
+	for _, k := range []struct {
+		what string
+		r    nodesKillResult
+	}{{"failover of the leader", n.Failover}, {"resume of the running step", n.Resume}} {
+		w("| %s | %v | %.2f | %.2f | **%.2f** | %.2f |", k.what, k.r.RunsS, k.r.P50S, k.r.MaxS, k.r.P50OverTimeout, k.r.MaxOverTimeout)
+	}
+	w("")
 }
 
 // routeUse says what the provider calls each route for during an apply; the
