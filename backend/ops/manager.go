@@ -432,9 +432,15 @@ func RiverConfig(workers *river.Workers, maxWorkers int, logger *slog.Logger) *r
 		// cancels them; a cancelled step hands its job back (snoozes it
 		// with no delay) for another node or the next start.
 		SoftStopTimeout: StepStopGrace,
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(monitorInterval),
-			func() (river.JobArgs, *river.InsertOpts) { return ReplicationMonitorArgs{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true})},
+		// River enqueues periodic jobs on the elected leader only.
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(monitorInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return ReplicationMonitorArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(retentionInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
+		},
 		FetchCooldown:     10 * time.Millisecond,
 		FetchPollInterval: 50 * time.Millisecond,
 		RetryPolicy:       retryPolicy{},

@@ -40,6 +40,7 @@ type operationWorker struct {
 func (m *Manager) RegisterWorkers(workers *river.Workers) {
 	river.AddWorker(workers, &operationWorker{m: m})
 	river.AddWorker(workers, &replicationMonitor{m: m})
+	river.AddWorker(workers, &retentionWorker{m: m})
 }
 
 func (w *operationWorker) Work(ctx context.Context, job *river.Job[OperationArgs]) error {

@@ -273,6 +273,14 @@ func (q queries) IdempotencyKeyDelete(ctx context.Context, principal, key string
 	return nil
 }
 
+func (q queries) IdempotencyKeysDeleteBefore(ctx context.Context, t time.Time) (int64, error) {
+	n, err := q.q.exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, t.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("delete idempotency keys made before %s: %w", t.Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
 func (q queries) TokenGetByHash(ctx context.Context, hash string) (*Token, error) {
 	var t Token
 	var created int64

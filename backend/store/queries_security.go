@@ -45,6 +45,14 @@ func (q queries) AuditInsert(ctx context.Context, e *AuditEntry) error {
 	return nil
 }
 
+func (q queries) AuditDeleteBefore(ctx context.Context, t time.Time) (int64, error) {
+	n, err := q.q.exec(ctx, `DELETE FROM audit_log WHERE time < ?`, t.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("delete audit entries before %s: %w", t.Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
 func (q queries) AuditList(ctx context.Context, params *AuditListParams) ([]*AuditEntry, error) {
 	limit := params.Limit
 	if limit <= 0 {

@@ -84,11 +84,17 @@ type Tx interface {
 	OperationFinished(ctx context.Context, id string) error
 	IdempotencyKeyPut(ctx context.Context, key *IdempotencyKey) error
 	IdempotencyKeyDelete(ctx context.Context, principal, key string) error
+	// IdempotencyKeysDeleteBefore forgets the keys made before t and returns
+	// how many.
+	IdempotencyKeysDeleteBefore(ctx context.Context, t time.Time) (int64, error)
 	TokenPut(ctx context.Context, token *Token) error
 	// TokenDelete removes a token; ErrNotFound when there is none.
 	TokenDelete(ctx context.Context, name string) error
 	// AuditInsert appends an entry to the audit log and sets its ID.
 	AuditInsert(ctx context.Context, entry *AuditEntry) error
+	// AuditDeleteBefore drops the audit entries older than t and returns
+	// how many.
+	AuditDeleteBefore(ctx context.Context, t time.Time) (int64, error)
 	SchemaPut(ctx context.Context, schema *Schema) error
 	SchemaDelete(ctx context.Context, name string) error
 	RolloutPut(ctx context.Context, rollout *Rollout) error

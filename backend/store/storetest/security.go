@@ -62,4 +62,41 @@ func exerciseSecurity(t *testing.T, newStore func(t *testing.T) store.Store) {
 		require.Len(t, older, 3)
 		require.Equal(t, entries[2].ID, older[0].ID)
 	})
+
+	t.Run("RetentionDeletesOnlyOlderRows", func(t *testing.T) {
+		t.Parallel()
+		ctx, s := open(t, newStore)
+		cutoff := now.Add(-time.Hour)
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			for i, at := range []time.Time{cutoff.Add(-time.Minute), cutoff.Add(time.Minute)} {
+				key := &store.IdempotencyKey{Principal: "ci", Key: fmt.Sprintf("k%d", i), RequestHash: "h",
+					State: store.IdempotencyCompleted, Headers: map[string]string{}, CreatedAt: at, LockedUntil: at}
+				if err := tx.IdempotencyKeyPut(ctx, key); err != nil {
+					return err
+				}
+				if err := tx.AuditInsert(ctx, &store.AuditEntry{Time: at, Principal: "ci", Action: "PUT",
+					Target: fmt.Sprintf("t%d", i), Status: 202}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			keys, err := tx.IdempotencyKeysDeleteBefore(ctx, cutoff)
+			require.NoError(t, err)
+			require.Equal(t, int64(1), keys)
+			entries, err := tx.AuditDeleteBefore(ctx, cutoff)
+			require.NoError(t, err)
+			require.Equal(t, int64(1), entries)
+			return nil
+		}))
+		_, err := s.IdempotencyKeyGet(ctx, "ci", "k0")
+		require.ErrorIs(t, err, store.ErrNotFound, "the older key is gone")
+		_, err = s.IdempotencyKeyGet(ctx, "ci", "k1")
+		require.NoError(t, err, "the newer key stays")
+		left, err := s.AuditList(ctx, &store.AuditListParams{})
+		require.NoError(t, err)
+		require.Len(t, left, 1)
+		require.Equal(t, "t1", left[0].Target)
+	})
 }
