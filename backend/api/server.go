@@ -57,6 +57,10 @@ type Config struct {
 	// RateLimit is each token's request rate limit; zero means
 	// DefaultRateLimit.
 	RateLimit RateLimit
+	// SecretKey is the daemon's secret key, which the dashboard derives
+	// its session cookie key from; nil gives the dashboard a random key
+	// (sessions on this Server alone).
+	SecretKey []byte
 }
 
 // Server is the HTTP API.
@@ -75,6 +79,8 @@ type Server struct {
 	authFailureLimits *limiters
 	// draining is set when the node is shutting down: it is no longer ready.
 	draining atomic.Bool
+	// secretKey is handed to the dashboard.
+	secretKey []byte
 }
 
 // Drain makes /readyz answer 503 from now on, so that load balancers send
@@ -85,7 +91,7 @@ func (s *Server) Drain() { s.draining.Store(true) }
 func New(cfg Config) *Server {
 	s := &Server{
 		store: cfg.Store, operations: cfg.Operations, regions: cfg.Regions,
-		logger: cfg.Logger, registry: cfg.Registry,
+		logger: cfg.Logger, registry: cfg.Registry, secretKey: cfg.SecretKey,
 		metrics: newHTTPMetrics(cfg.Registry),
 		maxWait: cfg.MaxWait,
 		mux:     http.NewServeMux(),
@@ -142,7 +148,8 @@ func (s *Server) routes() {
 	})
 	s.handle("GET /readyz", "", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
-	s.mux.Handle("/ui/", ui.New(ui.Config{Store: s.store, Rollouts: s.operations, Regions: s.regions, Auth: s, Logger: s.logger}))
+	s.mux.Handle("/ui/", ui.New(ui.Config{Store: s.store, Rollouts: s.operations, Regions: s.regions, Auth: s, Logger: s.logger,
+		SecretKey: s.secretKey}))
 	s.handle("/", "", func(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{status: http.StatusNotFound, code: "not_found", message: "no such endpoint: " + r.Method + " " + r.URL.Path}
 	})

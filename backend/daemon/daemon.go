@@ -146,7 +146,8 @@ func Run(ctx context.Context, cfg Config) error {
 		_ = st.JobsStop(context.WithoutCancel(ctx))
 		return err
 	}
-	handler := api.New(api.Config{Store: st, Operations: manager, Regions: fleet, Logger: log, Registry: registry, RateLimit: cfg.RateLimit})
+	handler := api.New(api.Config{Store: st, Operations: manager, Regions: fleet, Logger: log, Registry: registry, RateLimit: cfg.RateLimit,
+		SecretKey: cfg.SecretKey})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(listener) }()

@@ -3,109 +3,33 @@ package ui
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
 )
 
-// Cookie names. The session cookie holds a random session id, never the
-// token: the token's hash stays on the server, in the session.
+// Cookie names. The session cookie holds the session itself, sealed (see
+// sessionSealer): no node keeps sessions, so any node serves any request
+// and a restart signs nobody out.
 const (
 	sessionCookie    = "dbfleet_session"
 	loginCSRFCookie  = "dbfleet_login_csrf"
 	csrfField        = "csrf_token"
 	sessionLifetime  = 12 * time.Hour
-	maxSessions      = 10000
-	sessionIDBytes   = 32
 	partialHeader    = "X-Dbfleet-Partial"
 	maxLoginBodySize = 8 << 10
 )
-
-// session is a signed-in browser: which token it signed in with (by hash,
-// so a revoked token ends the session at its next request) and the CSRF
-// token its forms carry.
-type session struct {
-	tokenHash string
-	csrf      string
-	expires   time.Time
-}
-
-// sessions are kept in memory, keyed by the SHA-256 of the session id so
-// that the map holds nothing a cookie could be rebuilt from. A restart
-// signs everyone out, which is acceptable for a dashboard.
-type sessions struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]*session
-}
-
-func newSessions(now func() time.Time) *sessions {
-	return &sessions{now: now, m: map[string]*session{}}
-}
 
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b)
-}
-
-func sessionKey(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
-}
-
-// create starts a session for a token and returns its id.
-func (s *sessions) create(tokenHash string) (string, *session) {
-	id := randomHex(sessionIDBytes)
-	now := s.now()
-	sess := &session{tokenHash: tokenHash, csrf: randomHex(sessionIDBytes), expires: now.Add(sessionLifetime)}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.m) >= maxSessions {
-		for k, old := range s.m {
-			if now.After(old.expires) {
-				delete(s.m, k)
-			}
-		}
-	}
-	if len(s.m) >= maxSessions {
-		// Full of live sessions: drop an arbitrary one rather than grow
-		// without bound; its owner signs in again.
-		for k := range s.m {
-			delete(s.m, k)
-			break
-		}
-	}
-	s.m[sessionKey(id)] = sess
-	return id, sess
-}
-
-func (s *sessions) get(id string) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess, ok := s.m[sessionKey(id)]
-	if !ok {
-		return nil
-	}
-	if s.now().After(sess.expires) {
-		delete(s.m, sessionKey(id))
-		return nil
-	}
-	return sess
-}
-
-func (s *sessions) delete(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, sessionKey(id))
 }
 
 // viewer is who is looking: the token's name and scope, and the session's
@@ -145,13 +69,14 @@ func (h *Handler) signedIn(scope string, next http.HandlerFunc) http.HandlerFunc
 			http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
-		v := &viewer{Name: token.Name, Scope: token.Scope, CSRF: sess.csrf, CanResume: h.auth.ScopeAllows(token.Scope, scopeAdmin)}
+		csrf := hex.EncodeToString(sess.csrf[:])
+		v := &viewer{Name: token.Name, Scope: token.Scope, CSRF: csrf, CanResume: h.auth.ScopeAllows(token.Scope, scopeAdmin)}
 		r = r.WithContext(context.WithValue(r.Context(), viewerKey{}, v))
 		if !h.auth.ScopeAllows(token.Scope, scope) {
 			h.renderError(w, r, http.StatusForbidden, "Token "+token.Name+" has scope "+token.Scope+"; this needs "+scope+".")
 			return
 		}
-		if r.Method == http.MethodPost && !validCSRF(r, sess.csrf) {
+		if r.Method == http.MethodPost && !validCSRF(r, csrf) {
 			h.renderError(w, r, http.StatusForbidden, "The form's security token is missing or stale; reload the page and try again.")
 			return
 		}
@@ -160,19 +85,18 @@ func (h *Handler) signedIn(scope string, next http.HandlerFunc) http.HandlerFunc
 }
 
 // sessionOf returns the request's session and its token, or nil when there
-// is none, it expired, or its token was revoked.
+// is none, its cookie does not open, it expired, or its token was revoked.
 func (h *Handler) sessionOf(r *http.Request) (*session, *store.Token, error) {
 	c, noCookie := r.Cookie(sessionCookie)
 	if noCookie != nil || c.Value == "" {
 		return nil, nil, nil //nolint:nilerr // no cookie is no session, not a failure
 	}
-	sess := h.sessions.get(c.Value)
-	if sess == nil {
-		return nil, nil, nil
+	sess, badCookie := h.sealer.open(c.Value, sessionCookie)
+	if badCookie != nil || h.now().After(sess.expires) {
+		return nil, nil, nil //nolint:nilerr // a cookie that does not open is no session, not a failure
 	}
 	token, err := h.store.TokenGetByHash(r.Context(), sess.tokenHash)
 	if errors.Is(err, store.ErrNotFound) {
-		h.sessions.delete(c.Value)
 		return nil, nil, nil
 	}
 	if err != nil {
@@ -241,17 +165,18 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, r, http.StatusUnauthorized, "That token is not valid.")
 		return
 	}
-	id, _ := h.sessions.create(token.Hash)
-	setCookie(w, r, sessionCookie, id, sessionLifetime)
+	sess := &session{tokenHash: token.Hash, expires: h.now().Add(sessionLifetime)}
+	_, _ = rand.Read(sess.csrf[:]) // crypto/rand.Read never fails (Go 1.24+)
+	setCookie(w, r, sessionCookie, h.sealer.seal(sess, sessionCookie), sessionLifetime)
 	clearCookie(w, r, loginCSRFCookie)
 	h.logger.Info().Str("token", token.Name).Msg("Signed in to the dashboard")
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
+// logout clears the session cookie. Nothing on the server remembers the
+// session, so a copy of the cookie taken before stays valid until it
+// expires or its token is revoked.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
-	if c, err := r.Cookie(sessionCookie); err == nil {
-		h.sessions.delete(c.Value)
-	}
 	clearCookie(w, r, sessionCookie)
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 }

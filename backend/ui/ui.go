@@ -7,6 +7,7 @@ package ui
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"net/http"
 	"time"
@@ -60,6 +61,12 @@ type Config struct {
 	// Refresh is how often open pages fetch their content again; 0 means
 	// 2 s.
 	Refresh time.Duration
+	// SecretKey is the daemon's secret key (daemon.Config.SecretKey). The
+	// key that seals session cookies is derived from it, so every node
+	// given the same key accepts the sessions of the others, across
+	// restarts. Nil means a random key: sessions then work on this Handler
+	// alone and end with it.
+	SecretKey []byte
 }
 
 // Handler serves the dashboard.
@@ -71,7 +78,7 @@ type Handler struct {
 	logger   zerolog.Logger
 	now      func() time.Time
 	refresh  time.Duration
-	sessions *sessions
+	sealer   *sessionSealer
 	pages    *pages
 	static   *staticFiles
 	mux      *http.ServeMux
@@ -83,13 +90,22 @@ func New(cfg Config) *Handler {
 	if now == nil {
 		now = time.Now
 	}
+	secretKey := cfg.SecretKey
+	if len(secretKey) == 0 {
+		secretKey = make([]byte, 32)
+		_, _ = rand.Read(secretKey) // crypto/rand.Read never fails (Go 1.24+)
+	}
+	sealer, err := newSessionSealer(secretKey, sessionKeyLabel)
+	if err != nil {
+		panic(err) // only for a key under 112 bits in FIPS 140-only mode; the daemon's has 256
+	}
 	h := &Handler{
 		store: cfg.Store, rollouts: cfg.Rollouts, regions: cfg.Regions, auth: cfg.Auth,
 		logger: cfg.Logger, now: now, refresh: cfg.Refresh,
-		sessions: newSessions(now),
-		pages:    mustParsePages(),
-		static:   mustLoadStatic(),
-		mux:      http.NewServeMux(),
+		sealer: sealer,
+		pages:  mustParsePages(),
+		static: mustLoadStatic(),
+		mux:    http.NewServeMux(),
 	}
 	if h.refresh == 0 {
 		h.refresh = 2 * time.Second

@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -77,6 +78,7 @@ type bundle struct {
 	server *httptest.Server
 	store  store.Store
 	ops    *fakeOperations
+	key    []byte
 }
 
 // setup serves the API, the dashboard mounted in it, over a store with a
@@ -124,11 +126,19 @@ func setup(t *testing.T) *bundle {
 		}
 		return nil
 	}))
-	fo := &fakeOperations{}
-	handler := api.New(api.Config{Store: st, Operations: fo, Regions: fakeRegions{}, Logger: zerolog.Nop(), Registry: prometheus.NewRegistry()})
+	b := &bundle{store: st, ops: &fakeOperations{}, key: bytes.Repeat([]byte{1}, 32)}
+	b.server = b.node(t, b.key)
+	return b
+}
+
+// node serves another dbfleetd node on the bundle's store, with secretKey.
+func (b *bundle) node(t *testing.T, secretKey []byte) *httptest.Server {
+	t.Helper()
+	handler := api.New(api.Config{Store: b.store, Operations: b.ops, Regions: fakeRegions{}, Logger: zerolog.Nop(),
+		Registry: prometheus.NewRegistry(), SecretKey: secretKey})
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
-	return &bundle{server: srv, store: st, ops: fo}
+	return srv
 }
 
 // browser is a cookie-keeping client that does not follow redirects.
@@ -257,6 +267,43 @@ func TestSignIn(t *testing.T) {
 		bb.signIn(t, c, readToken)
 		require.NoError(t, api.TokenRevoke(context.Background(), bb.store, "viewer"))
 		require.Equal(t, http.StatusSeeOther, do(t, c, http.MethodGet, bb.server.URL+"/ui/", nil).status)
+	})
+
+	t.Run("SessionWorksOnEveryNodeWithTheSameSecretKey", func(t *testing.T) {
+		t.Parallel()
+		c := b.browser(t)
+		csrf := b.signIn(t, c, readToken)
+		uiURL, err := url.Parse(b.server.URL + "/ui/")
+		require.NoError(t, err)
+		var session *http.Cookie
+		for _, ck := range c.Jar.Cookies(uiURL) {
+			if ck.Name == "dbfleet_session" {
+				session = ck
+			}
+		}
+		require.NotNil(t, session)
+		// Without a jar: its cookies are per host, and the nodes share one.
+		nodeWith := func(key []byte) func(method, path string, form url.Values) int {
+			srv := b.node(t, key)
+			return func(method, path string, form url.Values) int {
+				var body io.Reader
+				if form != nil {
+					body = strings.NewReader(form.Encode())
+				}
+				req, err := http.NewRequest(method, srv.URL+path, body)
+				require.NoError(t, err)
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.AddCookie(session)
+				resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+				require.NoError(t, err)
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+		}
+		other := nodeWith(b.key)
+		require.Equal(t, http.StatusOK, other(http.MethodGet, "/ui/rollouts", nil))
+		require.Equal(t, http.StatusSeeOther, other(http.MethodPost, "/ui/logout", url.Values{"csrf_token": {csrf}}), "the session's CSRF token holds on every node")
+		require.Equal(t, http.StatusSeeOther, nodeWith(bytes.Repeat([]byte{2}, 32))(http.MethodGet, "/ui/rollouts", nil), "a node with another key refuses it")
 	})
 
 	t.Run("SignOutEndsTheSession", func(t *testing.T) {
