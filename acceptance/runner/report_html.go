@@ -14,11 +14,13 @@ const (
 	plotWidth   = 720
 	plotHeight  = 220
 	plotLeft    = 56
-	plotRight   = 12
+	plotRight   = 24
 	plotTop     = 12
 	plotBottom  = 28
 	plotBuckets = 40
 	plotTicks   = 5
+	// legendHeight is the room below a plot for its legend.
+	legendHeight = 18
 )
 
 // palette colours the scenarios' lines, in Scenarios order.
@@ -78,7 +80,7 @@ func (a axes) y(v float64) float64 {
 }
 
 func newChart(title string, a axes, yLabel func(float64) string) chart {
-	c := chart{Title: title, Width: plotWidth, Height: plotHeight,
+	c := chart{Title: title, Width: plotWidth, Height: plotHeight + legendHeight,
 		FrameX: plotLeft, FrameY: plotTop, FrameW: plotWidth - plotLeft - plotRight, FrameH: plotHeight - plotTop - plotBottom}
 	span := a.t1.Sub(a.t0)
 	for i := range plotTicks + 1 {
@@ -190,7 +192,7 @@ var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
-th:first-child, td:first-child, td.text { text-align: left; }
+th:first-child, td:first-child, .text { text-align: left; }
 .failed { color: #d62728; }
 .error { font-family: monospace; font-size: 0.85em; white-space: pre-wrap; text-align: left; max-width: 70em; }
 svg { display: block; margin: 0.5em 0 1.5em; }
@@ -204,7 +206,7 @@ svg text { font-size: 11px; fill: #444; }
 <h2>Environment {{.Env}}</h2>
 <p>{{.Runs}} scenario runs in {{.Iterations}} iterations from {{when .First}} to {{when .Last}}; {{.Passed}} passed ({{pct .SuccessRatio}}).</p>
 <table>
-<tr><th>scenario</th><th>via</th><th>region</th><th>runs</th><th>passed</th><th>success</th><th>p50</th><th>p95</th><th>max</th></tr>
+<tr><th>scenario</th><th class="text">via</th><th class="text">region</th><th>runs</th><th>passed</th><th>success</th><th>p50</th><th>p95</th><th>max</th></tr>
 {{range .Stats}}<tr><td>{{.Scenario}}</td><td class="text">{{.Via}}</td><td class="text">{{.Region}}</td><td>{{.Runs}}</td><td>{{.Passed}}</td><td{{if lt .Passed .Runs}} class="failed"{{end}}>{{pct .SuccessRatio}}</td><td>{{secs .P50}}</td><td>{{secs .P95}}</td><td>{{secs .Max}}</td></tr>
 {{end}}</table>
 {{template "chart" .Success}}
@@ -227,7 +229,7 @@ requests: {{join .RequestIDs " "}}</td></tr>
 {{end}}{{range .Lines}}<polyline fill="none" stroke="{{.Colour}}" stroke-width="2" points="{{.Points}}"><title>{{.Name}}</title></polyline>
 {{end}}{{range .Dots}}<circle cx="{{printf "%.1f" .X}}" cy="{{printf "%.1f" .Y}}" r="3" fill="{{.Colour}}"><title>{{.Title}}</title></circle>
 {{end}}<text x="{{printf "%.1f" .FrameX}}" y="10">{{.Title}}</text>
-{{range $i, $l := .Lines}}<text x="{{printf "%.1f" (addf $.FrameX (mulf $i 110))}}" y="{{$.Height}}" dy="-2" fill="{{$l.Colour}}" style="fill: {{$l.Colour}}">{{$l.Name}}</text>
+{{range $i, $l := .Lines}}<text x="{{printf "%.1f" (addf $.FrameX (mulf $i 110))}}" y="{{$.Height}}" dy="-4" fill="{{$l.Colour}}" style="fill: {{$l.Colour}}">{{$l.Name}}</text>
 {{end}}</svg>{{end}}`))
 
 // WriteHTML writes the report as one self-contained HTML page with inline
