@@ -275,9 +275,10 @@ func TestSweepRemovesOnlyDeadRunsLeftovers(t *testing.T) {
 	// A run killed in the middle of the load scenario.
 	killedRun := startKilledRun(t, s, resultsPath, prefix)
 
-	// A run unknown to the store and older than the TTL: dead. Its
-	// database has deletion protection on and runs its schema; another
-	// schema of it is known only from the store.
+	// A run unknown to the store (another store's, say) that started
+	// longer than the TTL ago: its resources are dead once unchanged for
+	// the TTL too. Its database has deletion protection on and runs its
+	// schema; another schema of it is known only from the store.
 	oldRun, err := NewRunID(time.Now().Add(-DefaultTTL - time.Hour))
 	require.NoError(t, err)
 	oldSchema := mustName(t, prefix, oldRun, "s1")
@@ -288,10 +289,11 @@ func TestSweepRemovesOnlyDeadRunsLeftovers(t *testing.T) {
 	require.NoError(t, results.ResourceInsert(ctx, Resource{RunID: oldRun, Kind: KindSchema, Name: oldSpareSchema, Created: time.Now()}))
 	putDatabase(t, s.api, region, oldDB, apiv1DatabaseSpec(oldSchema, true))
 
-	// A live run, with a fresh lease: its database and schema stay.
+	// A live run, with a lease that holds past the second sweep's clock:
+	// its database and schema stay.
 	liveRun, err := NewRunID(time.Now())
 	require.NoError(t, err)
-	require.NoError(t, results.RunInsert(ctx, &RunRecord{ID: liveRun, Env: "dev", Prefix: prefix, Started: time.Now(), LeaseUntil: time.Now().Add(time.Hour)}))
+	require.NoError(t, results.RunInsert(ctx, &RunRecord{ID: liveRun, Env: "dev", Prefix: prefix, Started: time.Now(), LeaseUntil: time.Now().Add(4 * DefaultTTL)}))
 	liveSchema := mustName(t, prefix, liveRun, "s1")
 	liveDB := mustName(t, prefix, liveRun, "db")
 	putSchema(t, s.api, liveSchema)
@@ -313,13 +315,31 @@ func TestSweepRemovesOnlyDeadRunsLeftovers(t *testing.T) {
 		_ = s.api.removeSchema(ctx, liveSchema)
 	})
 
-	sweeper, err := NewSweeper(SweepConfig{Endpoint: s.fleet.endpoint, Token: s.fleet.token, Env: "dev", Prefix: prefix,
-		Results: results, OpTimeout: time.Minute, Logger: zerolog.New(s.logs), Metrics: s.metrics})
-	require.NoError(t, err)
-	rep, err := sweeper.Sweep(ctx)
-	require.NoError(t, err)
-	require.Empty(t, rep.Failed)
-	require.Contains(t, rep.Databases, region+"/"+oldDB)
+	sweep := func(now time.Time) *SweepReport {
+		sweeper, err := NewSweeper(SweepConfig{Endpoint: s.fleet.endpoint, Token: s.fleet.token, Env: "dev", Prefix: prefix,
+			Results: results, OpTimeout: time.Minute, Logger: zerolog.New(s.logs), Metrics: s.metrics, Now: func() time.Time { return now }})
+		require.NoError(t, err)
+		rep, err := sweeper.Sweep(ctx)
+		require.NoError(t, err)
+		require.Empty(t, rep.Failed)
+		return rep
+	}
+	// Now: the killed run's databases go; the old run's were touched a
+	// moment ago and stay, as do the live run's.
+	rep := sweep(time.Now())
+	require.NotEmpty(t, rep.Databases)
+	for _, d := range rep.Databases {
+		_, name, _ := strings.Cut(d, "/")
+		runID, ok := runIDOf(prefix, name)
+		require.True(t, ok, d)
+		require.Equal(t, killedRun, runID, "the first sweep removed %s", d)
+	}
+	require.Empty(t, rep.Schemas)
+	require.Equal(t, 2, rep.Kept, "the live run's database and the recently changed one of the unknown run are kept")
+
+	// A TTL later: the old run's database and schemas go too.
+	rep = sweep(time.Now().Add(DefaultTTL + time.Hour))
+	require.Equal(t, []string{region + "/" + oldDB}, rep.Databases)
 	require.ElementsMatch(t, []string{oldSchema, oldSpareSchema}, rep.Schemas)
 	require.Equal(t, 1, rep.Kept, "the live run's database is kept")
 

@@ -13,8 +13,9 @@ import (
 )
 
 const (
-	// DefaultTTL is how old a run not in the results store must be before
-	// the sweeper takes it for dead.
+	// DefaultTTL is how long ago a run not in the results store must have
+	// started, and its resource last changed, before the sweeper takes it
+	// for dead.
 	DefaultTTL = 6 * time.Hour
 	// sweepParallel is how many leftovers the sweeper removes at once.
 	sweepParallel = 4
@@ -33,8 +34,9 @@ type SweepConfig struct {
 	// Results is the results store whose runs' leases say which runs live;
 	// nil sweeps by TTL only.
 	Results *Results
-	// TTL: a run the results store does not know is dead once its run id
-	// is older than this. Zero means DefaultTTL.
+	// TTL: a run the results store does not know is dead once it started
+	// this long ago and its resource has not changed for as long. Zero
+	// means DefaultTTL.
 	TTL time.Duration
 	// OpTimeout bounds each operation of a removal. Zero means
 	// DefaultOpTimeout.
@@ -51,7 +53,8 @@ type SweepConfig struct {
 // Sweeper removes the databases and schemas that dead runs left behind: a
 // resource is swept only when its name carries the prefix and a run id,
 // and that run is dead — ended or past its lease in the results store, or,
-// unknown there, older than the TTL.
+// unknown there (a run recorded in another store), started longer than the
+// TTL ago with the resource unchanged for as long.
 type Sweeper struct {
 	cfg SweepConfig
 	api *api
@@ -93,17 +96,28 @@ func (s *Sweeper) Sweep(ctx context.Context) (*SweepReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sweeping: %w", err)
 	}
-	liveness := map[string]bool{}
-	dead := func(runID string) (bool, error) {
-		if d, ok := liveness[runID]; ok {
-			return d, nil
+	verdicts := map[string]runVerdict{}
+	// dead says whether a resource of runID last changed at touched is a
+	// dead run's; a zero touched is not known.
+	dead := func(runID string, touched time.Time) (bool, error) {
+		v, ok := verdicts[runID]
+		if !ok {
+			var err error
+			if v, err = s.judgeRun(ctx, runID); err != nil {
+				return false, err
+			}
+			verdicts[runID] = v
 		}
-		d, err := s.runDead(ctx, runID)
-		if err != nil {
-			return false, err
+		switch v {
+		case runDead:
+			return true, nil
+		case runUnknown:
+			// Another store's run may be old and still alive: its resource
+			// must be as old as the TTL too.
+			return touched.Before(s.cfg.Now().Add(-s.cfg.TTL)), nil
+		default:
+			return false, nil
 		}
-		liveness[runID] = d
-		return d, nil
 	}
 
 	type leftover struct{ region, name, replicaOf, schema string }
@@ -114,7 +128,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (*SweepReport, error) {
 		if !ok {
 			continue
 		}
-		d, err := dead(runID)
+		d, err := dead(runID, db.UpdatedAt)
 		if err != nil {
 			return nil, err
 		}
@@ -166,7 +180,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (*SweepReport, error) {
 			if !ok {
 				continue
 			}
-			d, err := dead(runID)
+			d, err := dead(runID, r.Created)
 			if err != nil {
 				return nil, err
 			}
@@ -190,26 +204,43 @@ func (s *Sweeper) Sweep(ctx context.Context) (*SweepReport, error) {
 	return rep, nil
 }
 
-// runDead says whether the run runID is dead.
-func (s *Sweeper) runDead(ctx context.Context, runID string) (bool, error) {
+// runVerdict is what the sweeper makes of a run id.
+type runVerdict int
+
+const (
+	// runLive: the sweeping run itself, or a run whose lease holds.
+	runLive runVerdict = iota
+	// runDead: ended or past its lease in the results store, or unknown
+	// there and started longer than the TTL ago.
+	runDead
+	// runUnknown: unknown to the results store and started longer than the
+	// TTL ago: dead when its resource has not changed for the TTL either.
+	runUnknown
+)
+
+// judgeRun says whether the run runID lives.
+func (s *Sweeper) judgeRun(ctx context.Context, runID string) (runVerdict, error) {
 	if runID == s.cfg.LiveRun {
-		return false, nil
+		return runLive, nil
 	}
 	now := s.cfg.Now()
 	if s.cfg.Results != nil {
 		run, err := s.cfg.Results.RunGet(ctx, runID)
 		if err == nil {
-			return !run.Ended.IsZero() || run.LeaseUntil.Before(now), nil
+			if !run.Ended.IsZero() || run.LeaseUntil.Before(now) {
+				return runDead, nil
+			}
+			return runLive, nil
 		}
 		if !errors.Is(err, errRunNotFound) {
-			return false, fmt.Errorf("sweeping: %w", err)
+			return runLive, fmt.Errorf("sweeping: %w", err)
 		}
 	}
 	started, err := runIDStart(runID)
-	if err != nil {
-		return false, nil //nolint:nilerr // not a run id: never touched
+	if err != nil || !started.Before(now.Add(-s.cfg.TTL)) {
+		return runLive, nil //nolint:nilerr // not a run id, or a young run: never touched
 	}
-	return started.Before(now.Add(-s.cfg.TTL)), nil
+	return runUnknown, nil
 }
 
 // removed records a removal in the metrics and the results store.

@@ -124,7 +124,7 @@ func runCommand(ctx context.Context, args []string, stderr io.Writer) error {
 		stormSize       = fs.Int("storm", runner.DefaultStormSize, "copies of one request the retry storm sends at once")
 		rapidCalls      = fs.Int("rapid", runner.DefaultRapidCalls, "successive changes rapid_calls makes")
 		sweepEvery      = fs.Duration("sweep-every", runner.DefaultSweepEvery, "how often to sweep dead runs' leftovers (at start, then between iterations); negative never")
-		sweepTTL        = fs.Duration("sweep-ttl", runner.DefaultTTL, "age after which a run the results store does not know counts as dead")
+		sweepTTL        = fs.Duration("sweep-ttl", runner.DefaultTTL, "a run the results store does not know counts as dead once it started this long ago and its resource has not changed for as long")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -199,7 +199,7 @@ func sweepCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var conn connection
 	conn.register(fs)
 	resultsPath := fs.String("results", "dbfleet-runner.db", "the results store whose leases say which runs live; when it does not exist, runs are judged by -ttl alone")
-	ttl := fs.Duration("ttl", runner.DefaultTTL, "age after which a run the results store does not know counts as dead")
+	ttl := fs.Duration("ttl", runner.DefaultTTL, "a run the results store does not know counts as dead once it started this long ago and its resource has not changed for as long")
 	opTimeout := fs.Duration("op-timeout", runner.DefaultOpTimeout, "bound on each operation of a removal")
 	if err := fs.Parse(args); err != nil {
 		return err
