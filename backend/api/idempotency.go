@@ -103,14 +103,27 @@ func (s *Server) idempotent(h handlerFunc) handlerFunc {
 }
 
 // claimIdempotencyKey returns the stored answer to replay, or nil when this
-// request now holds the key and must run.
+// request now holds the key and must run. The claim is an insert that only
+// one of the requests racing for a key wins, on any number of nodes.
 func (s *Server) claimIdempotencyKey(ctx context.Context, principal, key, requestHash string) (*store.IdempotencyKey, error) {
+	inFlight := &httpError{status: http.StatusConflict, code: apiv1.CodeIdempotencyInFlight,
+		message: "the first request with this Idempotency-Key is still being processed; retry shortly"}
 	var replay *store.IdempotencyKey
 	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		now := time.Now().UTC()
+		claim := &store.IdempotencyKey{
+			Principal: principal, Key: key, RequestHash: requestHash, State: store.IdempotencyInFlight,
+			CreatedAt: now, LockedUntil: now.Add(idempotencyLock),
+		}
+		if claimed, err := tx.IdempotencyKeyClaim(ctx, claim); err != nil || claimed {
+			return err
+		}
 		existing, err := tx.IdempotencyKeyGet(ctx, principal, key)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
+			// Its first request failed with a 5xx a moment ago: retrying
+			// is right.
+			return inFlight
 		case err != nil:
 			return err
 		case existing.State == store.IdempotencyCompleted && now.Sub(existing.CreatedAt) > idempotencyRetention:
@@ -121,13 +134,14 @@ func (s *Server) claimIdempotencyKey(ctx context.Context, principal, key, reques
 			replay = existing
 			return nil
 		case now.Before(existing.LockedUntil):
-			return &httpError{status: http.StatusConflict, code: apiv1.CodeIdempotencyInFlight,
-				message: "the first request with this Idempotency-Key is still being processed; retry shortly"}
+			return inFlight
 		}
-		return tx.IdempotencyKeyPut(ctx, &store.IdempotencyKey{
-			Principal: principal, Key: key, RequestHash: requestHash, State: store.IdempotencyInFlight,
-			CreatedAt: now, LockedUntil: now.Add(idempotencyLock),
-		})
+		// The record is stale (an old answer, or a request whose process
+		// died): take it over, unless another request just did.
+		if replaced, err := tx.IdempotencyKeyReplace(ctx, claim, existing); err != nil || replaced {
+			return err
+		}
+		return inFlight
 	})
 	return replay, err
 }

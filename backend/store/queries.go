@@ -266,6 +266,36 @@ func (q queries) IdempotencyKeyPut(ctx context.Context, k *IdempotencyKey) error
 	return nil
 }
 
+func (q queries) IdempotencyKeyClaim(ctx context.Context, k *IdempotencyKey) (bool, error) {
+	headers, err := json.Marshal(k.Headers)
+	if err != nil {
+		return false, fmt.Errorf("encode idempotency key headers: %w", err)
+	}
+	n, err := q.q.exec(ctx, `INSERT INTO idempotency_keys (principal, key, request_hash, state, status, headers, body, created_at, locked_until)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (principal, key) DO NOTHING`,
+		k.Principal, k.Key, k.RequestHash, k.State, k.Status, string(headers), k.Body, k.CreatedAt.UnixMicro(), k.LockedUntil.UnixMicro())
+	if err != nil {
+		return false, fmt.Errorf("claim idempotency key: %w", err)
+	}
+	return n == 1, nil
+}
+
+func (q queries) IdempotencyKeyReplace(ctx context.Context, k, prev *IdempotencyKey) (bool, error) {
+	headers, err := json.Marshal(k.Headers)
+	if err != nil {
+		return false, fmt.Errorf("encode idempotency key headers: %w", err)
+	}
+	n, err := q.q.exec(ctx, `UPDATE idempotency_keys SET request_hash = ?, state = ?, status = ?, headers = ?, body = ?,
+			created_at = ?, locked_until = ?
+		WHERE principal = ? AND key = ? AND state = ? AND created_at = ? AND locked_until = ?`,
+		k.RequestHash, k.State, k.Status, string(headers), k.Body, k.CreatedAt.UnixMicro(), k.LockedUntil.UnixMicro(),
+		k.Principal, k.Key, prev.State, prev.CreatedAt.UnixMicro(), prev.LockedUntil.UnixMicro())
+	if err != nil {
+		return false, fmt.Errorf("replace idempotency key: %w", err)
+	}
+	return n == 1, nil
+}
+
 func (q queries) IdempotencyKeyDelete(ctx context.Context, principal, key string) error {
 	if _, err := q.q.exec(ctx, `DELETE FROM idempotency_keys WHERE principal = ? AND key = ?`, principal, key); err != nil {
 		return fmt.Errorf("delete idempotency key: %w", err)

@@ -83,6 +83,15 @@ type Tx interface {
 	// that the operation finished, so that waits on it end at once.
 	OperationFinished(ctx context.Context, id string) error
 	IdempotencyKeyPut(ctx context.Context, key *IdempotencyKey) error
+	// IdempotencyKeyClaim records key unless its key has a record, and
+	// tells whether it did. Of claims racing for one key, on any number of
+	// nodes, exactly one wins; the others wait for its transaction and then
+	// find its record.
+	IdempotencyKeyClaim(ctx context.Context, key *IdempotencyKey) (bool, error)
+	// IdempotencyKeyReplace overwrites the record of key's key with key if
+	// the record is still prev (same state, creation and lock), and tells
+	// whether it did: of nodes replacing one stale record, one wins.
+	IdempotencyKeyReplace(ctx context.Context, key, prev *IdempotencyKey) (bool, error)
 	IdempotencyKeyDelete(ctx context.Context, principal, key string) error
 	// IdempotencyKeysDeleteBefore forgets the keys made before t and returns
 	// how many.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -320,4 +321,48 @@ func TestSIGTERMHandsBackTheRestOfAnOperation(t *testing.T) {
 	require.Equal(t, 1, countLogLines(log, "Handing back operation", op.ID), "and handed the rest back")
 	require.Equal(t, 1, countLogLines(other.logText(), "Operation succeeded", op.ID), "the other node finished it")
 	require.Len(t, fleet.Ledger(t, "westeurope", name), 1, "the migration ran once")
+}
+
+// TestOneIdempotencyKeyAcrossNodes sends copies of one PUT with one
+// Idempotency-Key to two nodes at once, in rounds: every copy is answered
+// with the one operation or told that the first copy is still in flight,
+// and one operation results. (The continuous runner's retry storm found
+// that two nodes could both claim a key and one replay a 409 forever.)
+func TestOneIdempotencyKeyAcrossNodes(t *testing.T) {
+	storeDSN, _ := newStateStore(t)
+	nodes := startNodes(t, storeDSN, 2)
+	name := daemontest.UniqueName("storm")
+	path := "/v1/databases/eastus/" + name
+	for _, method := range []string{http.MethodPut, http.MethodDelete} {
+		key := daemontest.UniqueName("key")
+		var body any
+		if method == http.MethodPut {
+			body = apiv1.DatabaseSpec{DeletionProtection: new(false), SkipFinalBackup: true}
+		}
+		var operationIDs sync.Map
+		for range 3 {
+			var wg sync.WaitGroup
+			for i := range 12 {
+				wg.Go(func() {
+					resp := nodes[i%2].client.Do(t, method, path, body, apiv1.HeaderIdempotencyKey, key)
+					switch resp.Status {
+					case http.StatusAccepted:
+						operationIDs.Store(resp.Operation(t).ID, true)
+					case http.StatusConflict:
+						require.Equal(t, apiv1.CodeIdempotencyInFlight, resp.ErrorCode(t), "%s", resp.Body)
+					default:
+						t.Errorf("%s answered %d: %s", method, resp.Status, resp.Body)
+					}
+				})
+			}
+			wg.Wait()
+		}
+		var ids []string
+		operationIDs.Range(func(id, _ any) bool { ids = append(ids, id.(string)); return true })
+		require.Len(t, ids, 1, "%s copies with one key answered one operation", method)
+		require.Equal(t, apiv1.OperationSucceeded, nodes[0].client.Wait(t, ids[0], time.Minute).State)
+	}
+	var list apiv1.OperationList
+	nodes[1].client.Do(t, http.MethodGet, "/v1/operations?target=databases/eastus/"+name, nil).Decode(t, &list)
+	require.Len(t, list.Operations, 2, "one create and one delete")
 }

@@ -5,6 +5,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,6 +155,55 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.IdempotencyKeyDelete(ctx, "dev", "k1") }))
 		_, err = s.IdempotencyKeyGet(ctx, "dev", "k1")
 		require.ErrorIs(t, err, store.ErrNotFound)
+	})
+
+	t.Run("IdempotencyKeyClaimAndReplaceHaveOneWinner", func(t *testing.T) {
+		t.Parallel()
+		ctx, s := open(t, newStore)
+		claim := func(k *store.IdempotencyKey) bool {
+			var won bool
+			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+				var err error
+				won, err = tx.IdempotencyKeyClaim(ctx, k)
+				return err
+			}))
+			return won
+		}
+		first := &store.IdempotencyKey{Principal: "dev", Key: "k", RequestHash: "h", State: store.IdempotencyInFlight,
+			Headers: map[string]string{}, CreatedAt: now, LockedUntil: now.Add(time.Minute)}
+		var winners atomic.Int32
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				k := *first
+				if claim(&k) {
+					winners.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		require.Equal(t, int32(1), winners.Load(), "one of the racing claims wins")
+		require.False(t, claim(first), "a claimed key cannot be claimed again")
+
+		later := *first
+		later.CreatedAt, later.LockedUntil = now.Add(time.Hour), now.Add(time.Hour+time.Minute)
+		replace := func(prev *store.IdempotencyKey) bool {
+			var won bool
+			require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+				var err error
+				won, err = tx.IdempotencyKeyReplace(ctx, &later, prev)
+				return err
+			}))
+			return won
+		}
+		stale := *first
+		stale.LockedUntil = now.Add(time.Second)
+		require.False(t, replace(&stale), "a record that changed since it was read is not replaced")
+		require.True(t, replace(first))
+		require.False(t, replace(first), "the second of two replacements of one record loses")
+		got, err := s.IdempotencyKeyGet(ctx, "dev", "k")
+		require.NoError(t, err)
+		require.Empty(t, cmp.Diff(&later, got), "(-want +got)")
 	})
 
 	t.Run("Tokens", func(t *testing.T) {
