@@ -150,7 +150,7 @@ func (m *Manager) DatabaseApply(ctx context.Context, params *DatabaseApplyParams
 	}
 	var op *store.Operation
 	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		current, err := tx.DatabaseGet(ctx, store.DatabaseKey{Region: params.Region, Name: params.Name})
+		current, err := databaseForUpdate(ctx, tx, store.DatabaseKey{Region: params.Region, Name: params.Name})
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -218,7 +218,7 @@ func (m *Manager) DatabaseDelete(ctx context.Context, params *DatabaseDeletePara
 	}
 	var op *store.Operation
 	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		db, err := tx.DatabaseGet(ctx, store.DatabaseKey{Region: params.Region, Name: params.Name})
+		db, err := databaseForUpdate(ctx, tx, store.DatabaseKey{Region: params.Region, Name: params.Name})
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("database %s does not exist in region %s: %w", params.Name, params.Region, err)
 		}

@@ -309,7 +309,7 @@ func (m *Manager) DatabaseVerify(ctx context.Context, region, name, requestID st
 	}
 	var op *store.Operation
 	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		db, err := tx.DatabaseGet(ctx, store.DatabaseKey{Region: region, Name: name})
+		db, err := databaseForUpdate(ctx, tx, store.DatabaseKey{Region: region, Name: name})
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("database %s does not exist in region %s: %w", name, region, err)
 		}
@@ -426,7 +426,7 @@ func (w *replicationMonitor) scheduleVerify(ctx context.Context, db *store.Datab
 func (m *Manager) ReplicaRecreate(ctx context.Context, db *store.Database) (string, error) {
 	var op *store.Operation
 	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		current, err := tx.DatabaseGet(ctx, db.Key())
+		current, err := databaseForUpdate(ctx, tx, db.Key())
 		if err != nil {
 			return err
 		}

@@ -188,6 +188,9 @@ func (m *Manager) haltRollout(ctx context.Context, db *store.Database, schema *s
 	halt := store.RolloutHalt{Region: db.Region, Database: db.Name, Check: check, Message: message}
 	var started []*store.Operation
 	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		if err := tx.Lock(ctx, "schemas/"+schema.Name); err != nil {
+			return err
+		}
 		state := apiv1.RolloutHalted
 		if schema.Rollout.OnFailure == apiv1.OnFailureRollback {
 			state = apiv1.RolloutRolledBack

@@ -156,7 +156,7 @@ func (m *Manager) SchemaPut(ctx context.Context, name string, spec SchemaSpec) (
 	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		now := m.now()
 		schema := &store.Schema{Name: name, Migrations: spec.Migrations, Rollout: spec.Rollout, CreatedAt: now, UpdatedAt: now}
-		current, err := tx.SchemaGet(ctx, name)
+		current, err := schemaForUpdate(ctx, tx, name)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
@@ -241,7 +241,7 @@ func (m *Manager) SchemaGet(ctx context.Context, name string) (*SchemaStatus, er
 // SchemaDelete deletes a schema no database runs.
 func (m *Manager) SchemaDelete(ctx context.Context, name string) error {
 	return m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		if _, err := tx.SchemaGet(ctx, name); err != nil {
+		if _, err := schemaForUpdate(ctx, tx, name); err != nil {
 			return err
 		}
 		dbs, err := tx.DatabaseList(ctx, &store.DatabaseListParams{Schema: name})
@@ -324,7 +324,7 @@ func (m *Manager) SchemaValidate(ctx context.Context, name string, spec SchemaSp
 // RolloutResume lets a halted or rolled back rollout go on.
 func (m *Manager) RolloutResume(ctx context.Context, schema string, version int64) (*SchemaStatus, error) {
 	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		s, err := tx.SchemaGet(ctx, schema)
+		s, err := schemaForUpdate(ctx, tx, schema)
 		if err != nil {
 			return err
 		}

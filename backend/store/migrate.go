@@ -26,6 +26,19 @@ type storeTx struct {
 	// finished tells the other nodes that an operation finished; nil on a
 	// single-node store.
 	finished func(ctx context.Context, operationID string) error
+	// lock takes a transaction-scoped named lock; nil where a write
+	// transaction already excludes every other (SQLite).
+	lock func(ctx context.Context, name string) error
+}
+
+func (t *storeTx) Lock(ctx context.Context, name string) error {
+	if t.lock == nil {
+		return nil
+	}
+	if err := t.lock(ctx, name); err != nil {
+		return fmt.Errorf("lock %s: %w", name, err)
+	}
+	return nil
 }
 
 func (t *storeTx) JobInsert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {

@@ -122,6 +122,13 @@ func (s *Postgres) InTx(ctx context.Context, fn func(ctx context.Context, tx Tx)
 			_, err := q.exec(ctx, `SELECT pg_notify(?, ?)`, operationFinishedChannel, id)
 			return err
 		},
+		// READ COMMITTED lets two transactions read the same row and both
+		// write; an advisory lock makes them take turns, and the second
+		// reads what the first committed.
+		lock: func(ctx context.Context, name string) error {
+			_, err := q.exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, name)
+			return err
+		},
 	}
 	if err := fn(ctx, tx); err != nil {
 		_ = pgTx.Rollback(context.WithoutCancel(ctx))

@@ -75,6 +75,10 @@ type Store interface {
 type Tx interface {
 	Queries
 
+	// Lock holds a lock on name until the transaction ends, so that
+	// transactions that read something to change it (a database, a schema)
+	// take turns, on any number of nodes. It waits for a holder to finish.
+	Lock(ctx context.Context, name string) error
 	DatabasePut(ctx context.Context, db *Database) error
 	DatabaseDelete(ctx context.Context, key DatabaseKey) error
 	OperationInsert(ctx context.Context, op *Operation) error

@@ -366,3 +366,44 @@ func TestOneIdempotencyKeyAcrossNodes(t *testing.T) {
 	nodes[1].client.Do(t, http.MethodGet, "/v1/operations?target=databases/eastus/"+name, nil).Decode(t, &list)
 	require.Len(t, list.Operations, 2, "one create and one delete")
 }
+
+// TestRacingAppliesAcrossNodes sends creates of one database with different
+// Idempotency-Keys to two nodes at once: one starts the operation, the
+// others are told it is running, whichever node they reach. (The runner
+// found two operations started on one database when two nodes raced.)
+func TestRacingAppliesAcrossNodes(t *testing.T) {
+	storeDSN, _ := newStateStore(t)
+	nodes := startNodes(t, storeDSN, 2)
+	name := daemontest.UniqueName("race")
+	path := "/v1/databases/westeurope/" + name
+	// The create waits in ensure_database until the test lets it go, so
+	// every racing request meets it running.
+	release := lockDatabaseCatalog(t)
+	defer release()
+	var mu sync.Mutex
+	var accepted []string
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			resp := nodes[i%2].client.Do(t, http.MethodPut, path, apiv1.DatabaseSpec{DeletionProtection: new(false)},
+				apiv1.HeaderIdempotencyKey, daemontest.UniqueName("key"))
+			switch resp.Status {
+			case http.StatusAccepted:
+				mu.Lock()
+				accepted = append(accepted, resp.Operation(t).ID)
+				mu.Unlock()
+			case http.StatusConflict:
+				require.Equal(t, apiv1.CodeOperationInProgress, resp.ErrorCode(t), "%s", resp.Body)
+			default:
+				t.Errorf("PUT answered %d: %s", resp.Status, resp.Body)
+			}
+		})
+	}
+	wg.Wait()
+	require.Len(t, accepted, 1, "one of the racing applies starts an operation")
+	release()
+	require.Equal(t, apiv1.OperationSucceeded, nodes[1].client.Wait(t, accepted[0], time.Minute).State)
+	var list apiv1.OperationList
+	nodes[0].client.Do(t, http.MethodGet, "/v1/operations?target=databases/westeurope/"+name, nil).Decode(t, &list)
+	require.Len(t, list.Operations, 1)
+}
