@@ -351,7 +351,10 @@ func (f *Fleet) CurrentLSN(ctx context.Context, region string) (string, error) {
 }
 
 // ReplicaReached tells whether a replica's subscription has applied the
-// source's WAL up to lsn.
+// source's WAL up to lsn. The apply worker's position is not enough while a
+// table is still being synchronized: the apply worker passes over that
+// table's changes, which its table sync worker applies later, so every
+// table must also be ready ('r').
 func (f *Fleet) ReplicaReached(ctx context.Context, region, database, lsn string) (bool, error) {
 	conn, err := f.connectAdmin(ctx, region, database)
 	if err != nil {
@@ -359,7 +362,9 @@ func (f *Fleet) ReplicaReached(ctx context.Context, region, database, lsn string
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var reached *bool
-	err = conn.QueryRow(ctx, `SELECT w.latest_end_lsn >= $2::pg_lsn FROM pg_subscription s
+	err = conn.QueryRow(ctx, `SELECT w.latest_end_lsn >= $2::pg_lsn
+			AND NOT EXISTS (SELECT FROM pg_subscription_rel r WHERE r.srsubid = s.oid AND r.srsubstate <> 'r')
+		FROM pg_subscription s
 		JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL WHERE s.subname = $1`,
 		SubscriptionName(database, region), lsn).Scan(&reached)
 	if errors.Is(err, pgx.ErrNoRows) {
