@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
@@ -14,10 +16,16 @@ type metrics struct {
 	lagBytes   *prometheus.GaugeVec
 	lagSeconds *prometheus.GaugeVec
 	checks     *prometheus.CounterVec
+
+	// mu guards lagged: the replicas that have lag series, so that those of
+	// deleted replicas can be dropped.
+	mu     sync.Mutex
+	lagged map[store.DatabaseKey]bool
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
+		lagged: map[store.DatabaseKey]bool{},
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dbfleet_operations_total",
 			Help: "Operations by kind and state: started, then succeeded, failed or cancelled.",
@@ -66,8 +74,32 @@ func (m *metrics) rolloutHalted(schema string) { m.halts.WithLabelValues(schema)
 func (m *metrics) gateWaited(schema string) { m.waiting.WithLabelValues(schema).Inc() }
 
 func (m *metrics) replicationObserved(db *store.Database, st store.ReplicationStatus) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lagged[db.Key()] = true
 	m.lagBytes.WithLabelValues(db.Region, db.Name).Set(float64(st.LagBytes))
 	m.lagSeconds.WithLabelValues(db.Region, db.Name).Set(st.LagSeconds)
+}
+
+// forgetReplicasExcept drops the lag series of replicas a monitor pass no
+// longer found (deleted, or no longer replicas), so that they neither pile
+// up nor keep a last lag that alerts would fire on.
+func (m *metrics) forgetReplicasExcept(current map[store.DatabaseKey]bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for key := range m.lagged {
+		if !current[key] {
+			m.lagBytes.DeleteLabelValues(key.Region, key.Name)
+			m.lagSeconds.DeleteLabelValues(key.Region, key.Name)
+			delete(m.lagged, key)
+		}
+	}
+}
+
+// schemaDeleted drops a deleted schema's rollout series.
+func (m *metrics) schemaDeleted(schema string) {
+	m.halts.DeleteLabelValues(schema)
+	m.waiting.DeleteLabelValues(schema)
 }
 
 func (m *metrics) consistencyChecked(_ *store.Database, result string) {

@@ -355,10 +355,12 @@ func (w *replicationMonitor) Work(ctx context.Context, _ *river.Job[ReplicationM
 	if err != nil {
 		return err
 	}
+	current := map[store.DatabaseKey]bool{}
 	for _, db := range dbs {
 		if db.ReplicaOf == "" || db.Status == apiv1.DatabaseStatusProvisioning {
 			continue
 		}
+		current[db.Key()] = true
 		status := store.ReplicationStatus{ObservedAt: m.now()}
 		src, err := m.source(ctx, db.ReplicaOf, db.Name)
 		var st *engine.ReplicationStatus
@@ -393,6 +395,7 @@ func (w *replicationMonitor) Work(ctx context.Context, _ *river.Job[ReplicationM
 		}
 		w.scheduleVerify(ctx, db)
 	}
+	m.metrics.forgetReplicasExcept(current)
 	return nil
 }
 

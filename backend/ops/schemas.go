@@ -240,7 +240,7 @@ func (m *Manager) SchemaGet(ctx context.Context, name string) (*SchemaStatus, er
 
 // SchemaDelete deletes a schema no database runs.
 func (m *Manager) SchemaDelete(ctx context.Context, name string) error {
-	return m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		if _, err := schemaForUpdate(ctx, tx, name); err != nil {
 			return err
 		}
@@ -254,6 +254,10 @@ func (m *Manager) SchemaDelete(ctx context.Context, name string) error {
 		}
 		return tx.SchemaDelete(ctx, name)
 	})
+	if err == nil {
+		m.metrics.schemaDeleted(name)
+	}
+	return err
 }
 
 // SchemaValidation is the result of a dry run.

@@ -371,6 +371,15 @@ func (m *Manager) finishTx(ctx context.Context, tx store.Tx, op *store.Operation
 		db.Status = apiv1.DatabaseStatusFailed
 	case state == apiv1.OperationCancelled && db.Status == apiv1.DatabaseStatusDeleting:
 		db.Status = apiv1.DatabaseStatusReady
+	case state == apiv1.OperationCancelled:
+		// A cancelled change leaves the database as its last finished
+		// operation left it: ready at its observed generation, or, if it
+		// was never made, failed until an apply finishes it or a delete
+		// cleans it up.
+		db.Status = apiv1.DatabaseStatusFailed
+		if db.ObservedGeneration > 0 {
+			db.Status = apiv1.DatabaseStatusReady
+		}
 	}
 	return tx.DatabasePut(ctx, db)
 }
