@@ -353,8 +353,12 @@ func (f *Fleet) CurrentLSN(ctx context.Context, region string) (string, error) {
 // ReplicaReached tells whether a replica's subscription has applied the
 // source's WAL up to lsn. The apply worker's position is not enough while a
 // table is still being synchronized: the apply worker passes over that
-// table's changes, which its table sync worker applies later, so every
-// table must also be ready ('r').
+// table's changes, which its table sync worker applies later. So every
+// table must be past its sync: ready ('r'), or done syncing ('s'), which
+// holds the source's rows as of its sync position, and whose changes after
+// it the apply worker applies. Waiting for 'r' alone can take 30 s: a table
+// goes from 's' to 'r' once the apply worker has heard of the source's WAL
+// past the sync position, which on an idle source is the next keepalive.
 func (f *Fleet) ReplicaReached(ctx context.Context, region, database, lsn string) (bool, error) {
 	conn, err := f.connectAdmin(ctx, region, database)
 	if err != nil {
@@ -363,7 +367,7 @@ func (f *Fleet) ReplicaReached(ctx context.Context, region, database, lsn string
 	defer conn.Close(context.WithoutCancel(ctx))
 	var reached *bool
 	err = conn.QueryRow(ctx, `SELECT w.latest_end_lsn >= $2::pg_lsn
-			AND NOT EXISTS (SELECT FROM pg_subscription_rel r WHERE r.srsubid = s.oid AND r.srsubstate <> 'r')
+			AND NOT EXISTS (SELECT FROM pg_subscription_rel r WHERE r.srsubid = s.oid AND r.srsubstate NOT IN ('r', 's'))
 		FROM pg_subscription s
 		JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL WHERE s.subname = $1`,
 		SubscriptionName(database, region), lsn).Scan(&reached)
