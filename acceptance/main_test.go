@@ -281,20 +281,7 @@ func (f *devFleet) stop() error {
 // may live outside it (under /var/tmp). With keepLog it keeps dbfleetd's log
 // for whoever looks into a failed run.
 func (f *devFleet) removeFiles(keepLog bool) {
-	for _, name := range devregions.DefaultNames {
-		// region.json says where the cluster is, even when dbfleetd failed
-		// before it was ready.
-		r, err := devregions.ReadRegion(f.dataDir, name)
-		if err != nil || r.ClusterDir == "" {
-			continue
-		}
-		_ = os.RemoveAll(r.ClusterDir)
-		// The clusters' common parent, when dbfleetd placed them outside the
-		// data directory; Remove only removes it when empty.
-		if parent := filepath.Dir(r.ClusterDir); strings.HasPrefix(filepath.Base(parent), "dbfleet-dev-") {
-			_ = os.Remove(parent)
-		}
-	}
+	_ = devregions.RemoveClusters(f.dataDir)
 	if !keepLog {
 		_ = os.RemoveAll(f.runDir)
 		return

@@ -237,14 +237,7 @@ func (f *devFleet) stop() error {
 // removeFiles removes the run directory and the clusters dbfleetd kept
 // outside it.
 func (f *devFleet) removeFiles() {
-	for _, name := range devregions.DefaultNames {
-		r, err := devregions.ReadRegion(f.dataDir, name)
-		if err != nil || r.ClusterDir == "" || strings.HasPrefix(r.ClusterDir, f.runDir) {
-			continue
-		}
-		_ = os.RemoveAll(r.ClusterDir)
-		_ = os.Remove(filepath.Dir(r.ClusterDir))
-	}
+	_ = devregions.RemoveClusters(f.dataDir)
 	_ = os.RemoveAll(f.runDir)
 }
 

@@ -46,6 +46,13 @@ func startFleet(t *testing.T, dataDir string, names ...string) *devregions.Fleet
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		require.NoError(t, f.Stop(context.Background()))
+		require.NoError(t, devregions.RemoveClusters(dataDir, names...))
+		for _, r := range f.Regions() {
+			if !strings.HasPrefix(r.ClusterDir, dataDir+string(filepath.Separator)) {
+				require.NoDirExists(t, r.ClusterDir, "RemoveClusters removes the clusters kept outside the data directory")
+				require.NoDirExists(t, filepath.Dir(r.ClusterDir), "and their parent once it is empty")
+			}
+		}
 	})
 	return f
 }

@@ -1,7 +1,9 @@
 package devregions
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 )
 
@@ -18,4 +20,29 @@ func ReadRegion(dataDir, name string) (Region, error) {
 		return Region{}, fmt.Errorf("dev region %s has never run in %s", name, dataDir)
 	}
 	return c.regionFor(st), nil
+}
+
+// RemoveClusters removes the clusters of the stopped dev fleet in dataDir
+// that were placed outside it (under /var/tmp, when the server user cannot
+// reach dataDir), with their common parent once it is empty. The regions
+// are those of names, or DefaultNames. The data directory itself is the
+// caller's to remove.
+func RemoveClusters(dataDir string, names ...string) error {
+	if len(names) == 0 {
+		names = DefaultNames
+	}
+	// Start keys the place outside by the absolute data directory.
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return fmt.Errorf("resolve dev data directory %s: %w", dataDir, err)
+	}
+	var errs []error
+	for _, name := range names {
+		dir := fallbackDir(abs, name)
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, fmt.Errorf("remove cluster of dev region %s: %w", name, err))
+		}
+		_ = os.Remove(filepath.Dir(dir)) // only once empty
+	}
+	return errors.Join(errs...)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon/daemontest"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/devregions"
 )
 
 // TestDevOnPostgresStore runs `dbfleetd dev --store postgres://…`: the dev
@@ -36,6 +37,9 @@ func TestDevOnPostgresStore(t *testing.T) {
 			_ = cmd.Process.Signal(syscall.SIGKILL)
 			_ = cmd.Wait()
 		}
+		// t.TempDir is closed to the postgres user: the clusters live
+		// under /var/tmp.
+		_ = devregions.RemoveClusters(dir)
 	})
 
 	env := map[string]string{}

@@ -10,8 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -52,13 +50,11 @@ func (f *Fleet) Stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_ = f.Fleet.Stop(ctx)
+	var names []string
 	for _, r := range f.Regions() {
-		_ = os.RemoveAll(r.ClusterDir)
-		// Clusters placed outside the data directory share a parent there.
-		if parent := filepath.Dir(r.ClusterDir); !strings.HasPrefix(parent, f.dataDir) {
-			_ = os.Remove(parent)
-		}
+		names = append(names, r.Name)
 	}
+	_ = devregions.RemoveClusters(f.dataDir, names...)
 	_ = os.RemoveAll(f.dataDir)
 }
 

@@ -7,12 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -128,20 +126,7 @@ func (d *devServer) stop() {
 // removeClusters removes the regions' clusters that dbfleetd kept outside
 // its data directory (the data directory itself goes with the benchmark's
 // temporary directory).
-func (d *devServer) removeClusters() {
-	removeClusters(d.dataDir, slices.Collect(maps.Values(d.Regions)))
-}
-
-// removeClusters removes the clusters of regions that devregions kept
-// outside their data directory dataDir.
-func removeClusters(dataDir string, regions []devregions.Region) {
-	for _, r := range regions {
-		if !strings.HasPrefix(r.ClusterDir, dataDir) {
-			_ = os.RemoveAll(r.ClusterDir)
-			_ = os.Remove(filepath.Dir(r.ClusterDir))
-		}
-	}
-}
+func (d *devServer) removeClusters() { _ = devregions.RemoveClusters(d.dataDir) }
 
 // pid is dbfleetd's process id.
 func (d *devServer) pid() int { return d.cmd.Process.Pid }

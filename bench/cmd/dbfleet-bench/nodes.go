@@ -101,11 +101,12 @@ type nodesEnv struct {
 func benchNodes(ctx context.Context, env *benchEnv, bin string, pickUps, throughputOps, runs int) (*nodesResult, error) {
 	env.progress("nodes: starting three regions and the state store's PostgreSQL")
 	dataDir := filepath.Join(env.work, "nodes")
-	fleet, err := devregions.Start(ctx, devregions.Options{DataDir: dataDir, Names: append(slices.Clone(devregions.DefaultNames), stateRegion)})
+	names := append(slices.Clone(devregions.DefaultNames), stateRegion)
+	fleet, err := devregions.Start(ctx, devregions.Options{DataDir: dataDir, Names: names})
 	if err != nil {
 		return nil, err
 	}
-	defer removeClusters(dataDir, fleet.Regions())
+	defer func() { _ = devregions.RemoveClusters(dataDir, names...) }()
 	defer func() {
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
