@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -22,18 +21,11 @@ func TestCancelledCreateLeavesAStatusToActOn(t *testing.T) {
 	path := "/v1/databases/eastus/" + name
 	spec := apiv1.DatabaseSpec{DeletionProtection: new(false), SkipFinalBackup: true}
 
-	ctx := context.Background()
-	lockConn, err := admin.Acquire(ctx)
-	require.NoError(t, err)
-	defer lockConn.Release()
-	tx, err := lockConn.Begin(ctx)
-	require.NoError(t, err)
-	_, err = tx.Exec(ctx, `LOCK TABLE pg_database IN SHARE ROW EXCLUSIVE MODE`)
-	require.NoError(t, err)
+	release := fleet.LockDatabaseCatalog(t, "eastus")
 
 	op := b.client.Do(t, http.MethodPut, path, spec).Operation(t)
 	require.Equal(t, http.StatusOK, b.client.Do(t, http.MethodPost, "/v1/operations/"+op.ID+":cancel", nil).Status)
-	require.NoError(t, tx.Rollback(ctx))
+	release()
 	require.Equal(t, apiv1.OperationCancelled, b.client.Wait(t, op.ID, time.Minute).State)
 
 	var db apiv1.Database

@@ -316,14 +316,7 @@ func TestSecondMutationWhileOneRuns(t *testing.T) {
 	name := daemontest.UniqueName("busy")
 	path := "/v1/databases/eastus/" + name
 
-	ctx := context.Background()
-	lockConn, err := admin.Acquire(ctx)
-	require.NoError(t, err)
-	defer lockConn.Release()
-	tx, err := lockConn.Begin(ctx)
-	require.NoError(t, err)
-	_, err = tx.Exec(ctx, `LOCK TABLE pg_database IN SHARE ROW EXCLUSIVE MODE`)
-	require.NoError(t, err)
+	release := fleet.LockDatabaseCatalog(t, "eastus")
 
 	first := b.client.Do(t, http.MethodPut, path, apiv1.DatabaseSpec{SkipFinalBackup: true}).Operation(t)
 	second := b.client.Do(t, http.MethodPut, path, apiv1.DatabaseSpec{DeletionProtection: new(false)})
@@ -338,7 +331,7 @@ func TestSecondMutationWhileOneRuns(t *testing.T) {
 	waited.Decode(t, &op)
 	require.False(t, op.Done, "wait answers at its timeout while the operation runs")
 
-	require.NoError(t, tx.Rollback(ctx))
+	release()
 	require.Equal(t, apiv1.OperationSucceeded, b.client.Wait(t, first.ID, time.Minute).State)
 	require.True(t, daemontest.DatabaseExists(t, admin, name))
 }

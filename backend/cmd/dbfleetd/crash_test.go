@@ -145,23 +145,6 @@ func (n *node) logText() string {
 	return string(b)
 }
 
-// lockDatabaseCatalog blocks CREATE and DROP DATABASE in the region (they
-// take ROW EXCLUSIVE on pg_database) until the returned function runs.
-func lockDatabaseCatalog(t *testing.T) (release func()) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, fleet.Region(t, "westeurope").AdminDSN())
-	require.NoError(t, err)
-	tx, err := conn.Begin(ctx)
-	require.NoError(t, err)
-	_, err = tx.Exec(ctx, `LOCK TABLE pg_database IN SHARE ROW EXCLUSIVE MODE`)
-	require.NoError(t, err)
-	return func() {
-		_ = tx.Rollback(ctx)
-		_ = conn.Close(ctx)
-	}
-}
-
 func waitForStep(t *testing.T, c *daemontest.Client, id, step string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -197,7 +180,7 @@ func TestSIGKILLDuringCreateResumes(t *testing.T) {
 	admin := fleet.Admin(t, "westeurope")
 	name := daemontest.UniqueName("crash_create")
 
-	release := lockDatabaseCatalog(t)
+	release := fleet.LockDatabaseCatalog(t, "westeurope")
 	op := n.client.Do(t, http.MethodPut, "/v1/databases/westeurope/"+name, apiv1.DatabaseSpec{DeletionProtection: new(false)}).Operation(t)
 	waitForStep(t, n.client, op.ID, "ensure_database")
 	n.kill()
@@ -238,7 +221,7 @@ func TestSIGKILLDuringDeleteResumes(t *testing.T) {
 	create := n.client.Do(t, http.MethodPut, "/v1/databases/westeurope/"+name, apiv1.DatabaseSpec{DeletionProtection: new(false)}).Operation(t)
 	n.client.Wait(t, create.ID, time.Minute)
 
-	release := lockDatabaseCatalog(t)
+	release := fleet.LockDatabaseCatalog(t, "westeurope")
 	op := n.client.Do(t, http.MethodDelete, "/v1/databases/westeurope/"+name, nil).Operation(t)
 	waitForStep(t, n.client, op.ID, "drop_database")
 	n.kill()

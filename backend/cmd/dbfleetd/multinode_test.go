@@ -233,7 +233,7 @@ func TestStoreRestartDuringOperations(t *testing.T) {
 	admin := fleet.Admin(t, "westeurope")
 	prefix := daemontest.UniqueName("restart")
 
-	release := lockDatabaseCatalog(t)
+	release := fleet.LockDatabaseCatalog(t, "westeurope")
 	var ops []string
 	for i := range 4 {
 		op := nodes[i%2].client.Do(t, http.MethodPut, fmt.Sprintf("/v1/databases/westeurope/%s_%d", prefix, i),
@@ -378,7 +378,7 @@ func TestRacingAppliesAcrossNodes(t *testing.T) {
 	path := "/v1/databases/westeurope/" + name
 	// The create waits in ensure_database until the test lets it go, so
 	// every racing request meets it running.
-	release := lockDatabaseCatalog(t)
+	release := fleet.LockDatabaseCatalog(t, "westeurope")
 	defer release()
 	var mu sync.Mutex
 	var accepted []string

@@ -10,9 +10,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -255,4 +257,25 @@ func (f *Fleet) Ledger(t testing.TB, region, database string) map[int64]time.Tim
 	}
 	require.NoError(t, rows.Err())
 	return out
+}
+
+// LockDatabaseCatalog blocks CREATE and DROP DATABASE in the region (they
+// take ROW EXCLUSIVE on pg_database), so that an operation waits in its
+// ensure_database or drop_database step, until release runs. The lock also
+// ends with the test; release may run more than once.
+func (f *Fleet) LockDatabaseCatalog(t testing.TB, region string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, f.Region(t, region).AdminDSN())
+	require.NoError(t, err)
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `LOCK TABLE pg_database IN SHARE ROW EXCLUSIVE MODE`)
+	require.NoError(t, err)
+	release = sync.OnceFunc(func() {
+		_ = tx.Rollback(ctx)
+		_ = conn.Close(ctx)
+	})
+	t.Cleanup(release)
+	return release
 }
