@@ -338,10 +338,14 @@ func serverArgs(name string, st regionState) []string {
 		"max_connections=100",
 		"shared_buffers=32MB",
 		"wal_level=logical",
-		"max_wal_senders=20",
-		"max_replication_slots=20",
-		"max_logical_replication_workers=8",
-		"max_worker_processes=16",
+		// Room for a few dozen replicas at once, as the parallel tests make:
+		// each holds an apply worker, a slot and a WAL sender, and needs a
+		// table sync worker and a temporary slot while it copies; with too few,
+		// a new replica's tables wait for a free worker and never sync.
+		"max_wal_senders=64",
+		"max_replication_slots=64",
+		"max_logical_replication_workers=32",
+		"max_worker_processes=40",
 		"fsync=off",
 		"synchronous_commit=off",
 		"full_page_writes=off",
