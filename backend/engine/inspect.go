@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Inspection errors callers branch on.
@@ -123,34 +122,6 @@ func normalizeSetting(name, value string) string {
 		elems = append(elems, strings.Trim(strings.TrimSpace(e), `"`))
 	}
 	return strings.Join(elems, ", ")
-}
-
-// DatabaseOwnerSet gives an existing database to owner and takes PUBLIC's
-// default right to connect, like DatabaseEnsure, but never creates it: a
-// database dropped meanwhile stays dropped (ErrDatabaseMissing).
-func (f *Fleet) DatabaseOwnerSet(ctx context.Context, region, database, owner string) error {
-	if err := ValidateIdentifier("database", database); err != nil {
-		return err
-	}
-	if err := ValidateIdentifier("role", owner); err != nil {
-		return err
-	}
-	pool, err := f.pool(ctx, region)
-	if err != nil {
-		return err
-	}
-	for _, stmt := range []string{
-		fmt.Sprintf("ALTER DATABASE %s OWNER TO %s", quoteIdentifier(database), quoteIdentifier(owner)),
-		fmt.Sprintf("REVOKE ALL ON DATABASE %s FROM PUBLIC", quoteIdentifier(database)),
-	} {
-		if _, err := pool.Exec(ctx, stmt); err != nil {
-			if sqlStateOf(err) == "3D000" {
-				return fmt.Errorf("give database %s in %s to %s: %w", database, region, owner, ErrDatabaseMissing)
-			}
-			return fmt.Errorf("give database %s in %s to %s: %w", database, region, owner, err)
-		}
-	}
-	return nil
 }
 
 // ownedObjectsQuery lists, as ALTER statements' kind and target, the objects
@@ -385,25 +356,4 @@ func (f *Fleet) LedgerRebuild(ctx context.Context, o Owner, entries []LedgerEntr
 	slices.Sort(res.Added)
 	slices.Sort(res.Rechecksum)
 	return res, nil
-}
-
-// ownerConnectError marks a refused login as ErrOwnerLogin and a missing
-// database as ErrDatabaseMissing.
-func ownerConnectError(err error) error {
-	switch sqlStateOf(err) {
-	case "28P01", "28000": // invalid_password, invalid_authorization_specification
-		return fmt.Errorf("%w: %w", ErrOwnerLogin, err)
-	case "3D000":
-		return fmt.Errorf("%w: %w", ErrDatabaseMissing, err)
-	}
-	return err
-}
-
-// sqlStateOf returns the SQLSTATE of a PostgreSQL error, or "".
-func sqlStateOf(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code
-	}
-	return ""
 }

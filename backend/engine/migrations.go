@@ -12,16 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Owner is a database and the role that owns it: migrations run as that
-// role over its own connection, never as a superuser, so a migration has
-// exactly the owner's rights.
-type Owner struct {
-	Region   string
-	Database string
-	Role     string
-	Password string
-}
-
 // Migration is one version of a schema as the engine runs it.
 type Migration struct {
 	Version  int64
@@ -45,64 +35,6 @@ func (e *MigrationError) Error() string {
 		return fmt.Sprintf("migration %d, line %d: %s (SQLSTATE %s)", e.Version, e.Line, e.Message, e.Code)
 	}
 	return fmt.Sprintf("migration %d: %s (SQLSTATE %s)", e.Version, e.Message, e.Code)
-}
-
-// OwnerConn is a connection to a database as its owner.
-type OwnerConn struct {
-	conn *pgx.Conn
-}
-
-// Close closes the connection.
-func (c *OwnerConn) Close(ctx context.Context) error { return c.conn.Close(ctx) }
-
-// Ping checks that the connection still answers.
-func (c *OwnerConn) Ping(ctx context.Context) error { return c.conn.Ping(ctx) }
-
-// connConfig is how to connect to one database of a region as its
-// administrator; callers may change the user.
-func (f *Fleet) connConfig(region, database string) (*pgx.ConnConfig, error) {
-	r, ok := f.regions[region]
-	if !ok {
-		return nil, fmt.Errorf("region %s: %w", region, ErrUnknownRegion)
-	}
-	cfg, err := pgx.ParseConfig("")
-	if err != nil {
-		return nil, err
-	}
-	cfg.Config = *r.connCfg.Copy()
-	cfg.Database = database
-	return cfg, nil
-}
-
-// ownerConfig is how to connect to a database as its owner.
-func (f *Fleet) ownerConfig(o Owner) (*pgx.ConnConfig, error) {
-	cfg, err := f.connConfig(o.Region, o.Database)
-	if err != nil {
-		return nil, err
-	}
-	cfg.User, cfg.Password = o.Role, o.Password
-	return cfg, nil
-}
-
-// OpenOwner connects to a database as its owner.
-func (f *Fleet) OpenOwner(ctx context.Context, o Owner) (*OwnerConn, error) {
-	conn, err := f.connectOwner(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	return &OwnerConn{conn: conn}, nil
-}
-
-func (f *Fleet) connectOwner(ctx context.Context, o Owner) (*pgx.Conn, error) {
-	cfg, err := f.ownerConfig(o)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s in %s as %s: %w", o.Database, o.Region, o.Role, err)
-	}
-	return conn, nil
 }
 
 // ledgerDDL creates the ledger dbfleet keeps inside every database.
@@ -225,56 +157,4 @@ func (f *Fleet) ValidateMigrations(ctx context.Context, region string, migration
 		}
 	}
 	return nil, nil
-}
-
-// ParametersApply makes a database's own settings (ALTER DATABASE ... SET)
-// exactly params: it sets each and resets any other the database has.
-// Names and values must have been validated against the allow-list.
-func (f *Fleet) ParametersApply(ctx context.Context, region, database string, params map[string]string) error {
-	if err := ValidateIdentifier("database", database); err != nil {
-		return err
-	}
-	pool, err := f.pool(ctx, region)
-	if err != nil {
-		return err
-	}
-	var current []string
-	err = pool.QueryRow(ctx, `SELECT coalesce(s.setconfig, '{}') FROM pg_database d
-		LEFT JOIN pg_db_role_setting s ON s.setdatabase = d.oid AND s.setrole = 0 WHERE d.datname = $1`, database).Scan(&current)
-	if err != nil {
-		return fmt.Errorf("read settings of %s in %s: %w", database, region, err)
-	}
-	db := quoteIdentifier(database)
-	for _, setting := range current {
-		name, _, _ := strings.Cut(setting, "=")
-		name = strings.ToLower(name) // the catalog keeps names as declared: TimeZone
-		if _, keep := params[name]; !keep {
-			if _, err := pool.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RESET %s", db, quoteIdentifier(name))); err != nil {
-				return fmt.Errorf("reset %s of %s in %s: %w", name, database, region, err)
-			}
-		}
-	}
-	for name, value := range params {
-		if err := ValidateIdentifier("parameter", name); err != nil {
-			return err
-		}
-		if _, err := pool.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s SET %s = %s", db, quoteIdentifier(name), settingValue(name, value))); err != nil {
-			return fmt.Errorf("set %s of %s in %s: %w", name, database, region, err)
-		}
-	}
-	return nil
-}
-
-// settingValue renders a setting's value for SET. A list setting
-// (search_path) takes its elements one by one: quoted whole, it would name a
-// single schema "app, public".
-func settingValue(name, value string) string {
-	if name != "search_path" {
-		return quoteLiteral(value)
-	}
-	var elems []string
-	for _, e := range strings.Split(value, ",") {
-		elems = append(elems, quoteIdentifier(strings.Trim(strings.TrimSpace(e), `"`)))
-	}
-	return strings.Join(elems, ", ")
 }

@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+func (f *Fleet) pool(ctx context.Context, name string) (*pgxpool.Pool, error) {
+	r, ok := f.regions[name]
+	if !ok {
+		return nil, fmt.Errorf("region %s: %w", name, ErrUnknownRegion)
+	}
+	r.poolOnce.Do(func() {
+		r.pool, r.poolErr = pgxpool.NewWithConfig(context.WithoutCancel(ctx), r.poolCfg)
+	})
+	return r.pool, r.poolErr
+}
+
+// Owner is a database and the role that owns it: migrations run as that
+// role over its own connection, never as a superuser, so a migration has
+// exactly the owner's rights.
+type Owner struct {
+	Region   string
+	Database string
+	Role     string
+	Password string
+}
+
+// OwnerConn is a connection to a database as its owner.
+type OwnerConn struct {
+	conn *pgx.Conn
+}
+
+// Close closes the connection.
+func (c *OwnerConn) Close(ctx context.Context) error { return c.conn.Close(ctx) }
+
+// Ping checks that the connection still answers.
+func (c *OwnerConn) Ping(ctx context.Context) error { return c.conn.Ping(ctx) }
+
+// connConfig is how to connect to one database of a region as its
+// administrator; callers may change the user.
+func (f *Fleet) connConfig(region, database string) (*pgx.ConnConfig, error) {
+	r, ok := f.regions[region]
+	if !ok {
+		return nil, fmt.Errorf("region %s: %w", region, ErrUnknownRegion)
+	}
+	cfg, err := pgx.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Config = *r.connCfg.Copy()
+	cfg.Database = database
+	return cfg, nil
+}
+
+// ownerConfig is how to connect to a database as its owner.
+func (f *Fleet) ownerConfig(o Owner) (*pgx.ConnConfig, error) {
+	cfg, err := f.connConfig(o.Region, o.Database)
+	if err != nil {
+		return nil, err
+	}
+	cfg.User, cfg.Password = o.Role, o.Password
+	return cfg, nil
+}
+
+// OpenOwner connects to a database as its owner.
+func (f *Fleet) OpenOwner(ctx context.Context, o Owner) (*OwnerConn, error) {
+	conn, err := f.connectOwner(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &OwnerConn{conn: conn}, nil
+}
+
+func (f *Fleet) connectOwner(ctx context.Context, o Owner) (*pgx.Conn, error) {
+	cfg, err := f.ownerConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s in %s as %s: %w", o.Database, o.Region, o.Role, err)
+	}
+	return conn, nil
+}
+
+// connectAdmin connects as the region's administrator to one database.
+func (f *Fleet) connectAdmin(ctx context.Context, region, database string) (*pgx.Conn, error) {
+	cfg, err := f.connConfig(region, database)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s in %s: %w", database, region, err)
+	}
+	return conn, nil
+}
+
+func sslMode(c *pgconn.Config) string {
+	if c.TLSConfig == nil {
+		return "disable"
+	}
+	return "require"
+}
+
+// ownerConnectError marks a refused login as ErrOwnerLogin and a missing
+// database as ErrDatabaseMissing.
+func ownerConnectError(err error) error {
+	switch sqlStateOf(err) {
+	case "28P01", "28000": // invalid_password, invalid_authorization_specification
+		return fmt.Errorf("%w: %w", ErrOwnerLogin, err)
+	case "3D000":
+		return fmt.Errorf("%w: %w", ErrDatabaseMissing, err)
+	}
+	return err
+}
+
+// sqlStateOf returns the SQLSTATE of a PostgreSQL error, or "".
+func sqlStateOf(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
