@@ -50,6 +50,7 @@ type cluster struct {
 	dataDir string
 	user    serverUser
 	prog    programs
+	admin   AdminKind
 	log     zerolog.Logger
 	// dirMu is shared by the fleet's clusters, which may create the same fallback parent
 	// directory at once.
@@ -162,7 +163,7 @@ func (c *cluster) prepareDirs() (regionState, error) {
 	if err := os.MkdirAll(metaDir, 0o755); err != nil {
 		return regionState{}, fmt.Errorf("creating %s: %w", metaDir, err)
 	}
-	st, found, err := loadRegionState(c.statePath())
+	st, found, err := loadRegionState(c.statePath(), c.admin)
 	if err != nil {
 		return regionState{}, err
 	}
@@ -211,7 +212,7 @@ func (c *cluster) initdb(ctx context.Context, st regionState) error {
 		return fmt.Errorf("removing %s: %w", initDir, err)
 	}
 	pwFile := filepath.Join(st.ClusterDir, "admin-password.tmp")
-	if err := os.WriteFile(pwFile, []byte(st.AdminPassword+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(pwFile, []byte(st.SuperuserPassword+"\n"), 0o600); err != nil {
 		return fmt.Errorf("writing %s: %w", pwFile, err)
 	}
 	defer os.Remove(pwFile)
@@ -227,7 +228,7 @@ func (c *cluster) initdb(ctx context.Context, st regionState) error {
 
 	cmd := exec.CommandContext(ctx, c.prog.initdb,
 		"--pgdata="+initDir,
-		"--username="+st.AdminUser,
+		"--username="+st.SuperuserUser,
 		"--pwfile="+pwFile,
 		"--auth-host=scram-sha-256",
 		// The socket directory is private to the server user (and root), so trust is safe there.
@@ -272,8 +273,8 @@ func (c *cluster) choosePort(st *regionState) error {
 	return nil
 }
 
-// launch starts postgres on st.Port and waits until it accepts connections. The server's own
-// output goes to ClusterDir/postgres.log.
+// launch starts postgres on st.Port and waits until it accepts connections, and in a managed
+// region until the admin role exists. The server's own output goes to ClusterDir/postgres.log.
 func (c *cluster) launch(ctx context.Context, st regionState) (*server, error) {
 	logPath := filepath.Join(st.ClusterDir, "postgres.log")
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -303,7 +304,12 @@ func (c *cluster) launch(ctx context.Context, st regionState) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := waitReady(ctx, srv, c.regionFor(st), logPath, fi.Size()); err != nil {
+	err = waitReady(ctx, srv, c.regionFor(st), logPath, fi.Size())
+	if err == nil && st.AdminKind == AdminManaged {
+		// Every start, not only the first: a start cut short after initdb finishes the role here.
+		err = ensureManagedAdmin(ctx, c.regionFor(st))
+	}
+	if err != nil {
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 		defer cancel()
 		return nil, errors.Join(err, srv.shutdown(stopCtx))
@@ -313,12 +319,15 @@ func (c *cluster) launch(ctx context.Context, st regionState) (*server, error) {
 
 func (c *cluster) regionFor(st regionState) Region {
 	return Region{
-		Name:          c.name,
-		Host:          loopback,
-		Port:          st.Port,
-		AdminUser:     st.AdminUser,
-		AdminPassword: st.AdminPassword,
-		ClusterDir:    st.ClusterDir,
+		Name:              c.name,
+		Host:              loopback,
+		Port:              st.Port,
+		AdminKind:         st.AdminKind,
+		AdminUser:         st.AdminUser,
+		AdminPassword:     st.AdminPassword,
+		SuperuserUser:     st.SuperuserUser,
+		SuperuserPassword: st.SuperuserPassword,
+		ClusterDir:        st.ClusterDir,
 	}
 }
 
@@ -364,7 +373,7 @@ func serverEnv() []string {
 }
 
 // waitReady waits until the server reports itself ready in its postmaster.pid, as pg_ctl does,
-// and then connects once as the admin user. It fails early when the server exits. Asking the
+// and then connects once as the superuser. It fails early when the server exits. Asking the
 // server's own pid file rather than polling the port never mistakes another process that holds
 // the port for the server.
 func waitReady(ctx context.Context, srv *server, r Region, logPath string, logOffset int64) error {
@@ -388,15 +397,15 @@ func waitReady(ctx context.Context, srv *server, r Region, logPath string, logOf
 		case <-tick.C:
 		}
 	}
-	cfg, err := pgx.ParseConfig(r.AdminDSN())
+	cfg, err := pgx.ParseConfig(r.SuperuserDSN())
 	if err != nil {
-		return fmt.Errorf("parsing the admin connection settings: %w", err)
+		return fmt.Errorf("parsing the superuser connection settings: %w", err)
 	}
 	cfg.ConnectTimeout = 10 * time.Second
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("connecting to the server as %s: %w (if the cluster in %s was created with other credentials, remove it to create it anew)",
-			r.AdminUser, err, r.ClusterDir)
+			r.SuperuserUser, err, r.ClusterDir)
 	}
 	return conn.Close(ctx)
 }

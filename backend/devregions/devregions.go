@@ -4,7 +4,7 @@
 //
 // Layout under Options.DataDir, per region:
 //
-//	regions/<name>/region.json   port, cluster location and admin credentials (0600)
+//	regions/<name>/region.json   port, cluster location, admin kind, admin and superuser credentials (0600)
 //	regions/<name>/cluster/      the cluster: data/ (PGDATA), postgres.log, initdb.log, the Unix socket
 //
 // When the PostgreSQL server user cannot reach regions/<name>/ (dbfleetd runs as root, so the
@@ -14,11 +14,13 @@
 package devregions
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -46,6 +48,14 @@ type Options struct {
 	Names []string
 	// Logger receives the fleet's logs. The zero value discards them.
 	Logger zerolog.Logger
+	// BinDir is the directory of the initdb and postgres the clusters run, such as a build
+	// scripts/ensure-postgres-versions.sh fetched. Empty means the machine's, found by pgbin
+	// (DBFLEET_PG_BIN_DIR first). A cluster created by another major version does not start.
+	BinDir string
+	// Admin is the kind of admin role the regions hand out as Region.AdminUser. Empty means
+	// AdminSuperuser. A region keeps the kind it was created with; starting it with another is an
+	// error.
+	Admin AdminKind
 }
 
 // Region is one running dev region: a PostgreSQL cluster and how to administer it.
@@ -57,10 +67,18 @@ type Region struct {
 	// Port is the server's TCP port, picked free on first start and kept across restarts unless it
 	// is taken by then.
 	Port int
-	// AdminUser is the cluster's superuser.
+	// AdminKind is the kind of role AdminUser is.
+	AdminKind AdminKind
+	// AdminUser is the role dbfleetd administers the region as: the cluster's superuser, or with
+	// AdminManaged a role with a managed service's admin rights and no superuser.
 	AdminUser string
 	// AdminPassword is AdminUser's password, generated at the cluster's creation.
 	AdminPassword string
+	// SuperuserUser is the cluster's superuser, for tests and operators that look at what the admin
+	// may not; AdminUser itself unless AdminKind is AdminManaged.
+	SuperuserUser string
+	// SuperuserPassword is SuperuserUser's password.
+	SuperuserPassword string
 	// ClusterDir is the directory that holds the cluster: PGDATA in data/, the server's log in
 	// postgres.log and its Unix socket.
 	ClusterDir string
@@ -68,9 +86,19 @@ type Region struct {
 
 // AdminDSN returns the URL that connects to the region's postgres database as AdminUser over TCP.
 func (r Region) AdminDSN() string {
+	return r.dsn(r.AdminUser, r.AdminPassword)
+}
+
+// SuperuserDSN returns the URL that connects to the region's postgres database as SuperuserUser
+// over TCP.
+func (r Region) SuperuserDSN() string {
+	return r.dsn(r.SuperuserUser, r.SuperuserPassword)
+}
+
+func (r Region) dsn(user, password string) string {
 	u := url.URL{
 		Scheme:   "postgres",
-		User:     url.UserPassword(r.AdminUser, r.AdminPassword),
+		User:     url.UserPassword(user, password),
 		Host:     net.JoinHostPort(r.Host, strconv.Itoa(r.Port)),
 		Path:     "/postgres",
 		RawQuery: "sslmode=disable",
@@ -106,11 +134,12 @@ func Start(ctx context.Context, opts Options) (*Fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting dev regions: %w", err)
 	}
-	var prog programs
-	if prog.initdb, err = pgbin.Path("initdb"); err != nil {
-		return nil, fmt.Errorf("starting dev regions: %w", err)
+	admin := cmp.Or(opts.Admin, AdminSuperuser)
+	if _, err := ParseAdminKind(string(admin)); err != nil {
+		return nil, fmt.Errorf("starting dev regions: Options.Admin: %w", err)
 	}
-	if prog.postgres, err = pgbin.Path("postgres"); err != nil {
+	prog, err := findPrograms(opts.BinDir, srvUser)
+	if err != nil {
 		return nil, fmt.Errorf("starting dev regions: %w", err)
 	}
 
@@ -122,6 +151,7 @@ func Start(ctx context.Context, opts Options) (*Fleet, error) {
 			dataDir: dataDir,
 			user:    srvUser,
 			prog:    prog,
+			admin:   admin,
 			log:     opts.Logger.With().Str("region", name).Logger(),
 			dirMu:   &dirMu,
 		})
@@ -190,6 +220,38 @@ func (f *Fleet) each(fn func(*cluster) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// findPrograms returns initdb and postgres of binDir, or of pgbin's directory when binDir is empty,
+// and checks that the server user can reach them.
+func findPrograms(binDir string, u serverUser) (programs, error) {
+	if binDir == "" {
+		d, err := pgbin.Dir()
+		if err != nil {
+			return programs{}, err
+		}
+		binDir = d
+	}
+	binDir, err := filepath.Abs(binDir)
+	if err != nil {
+		return programs{}, fmt.Errorf("resolving PostgreSQL program directory %s: %w", binDir, err)
+	}
+	prog := programs{initdb: filepath.Join(binDir, "initdb"), postgres: filepath.Join(binDir, "postgres")}
+	for _, p := range []string{prog.initdb, prog.postgres} {
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+			return programs{}, fmt.Errorf("finding PostgreSQL programs: %s is missing or not executable", p)
+		}
+	}
+	blocker, err := firstUnsearchable(binDir, u)
+	if err != nil {
+		return programs{}, err
+	}
+	if blocker != "" {
+		return programs{}, fmt.Errorf("finding PostgreSQL programs: user %s, who runs the dev clusters, cannot enter %s and so cannot run %s; "+
+			"keep the programs where it can (scripts/ensure-postgres-versions.sh does)", u.name, blocker, binDir)
+	}
+	return prog, nil
 }
 
 func validateNames(names []string) error {

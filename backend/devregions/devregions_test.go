@@ -36,17 +36,21 @@ func newDataDir(t *testing.T) string {
 // startFleet starts a fleet of names on dataDir and stops it when the test ends.
 func startFleet(t *testing.T, dataDir string, names ...string) *devregions.Fleet {
 	t.Helper()
+	return startFleetWith(t, devregions.Options{DataDir: dataDir, Names: names})
+}
+
+// startFleetWith starts a fleet with opts, logging to the test, and stops it when the test ends.
+func startFleetWith(t *testing.T, opts devregions.Options) *devregions.Fleet {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	f, err := devregions.Start(ctx, devregions.Options{
-		DataDir: dataDir,
-		Names:   names,
-		Logger:  zerolog.New(zerolog.NewTestWriter(t)),
-	})
+	opts.Logger = zerolog.New(zerolog.NewTestWriter(t))
+	f, err := devregions.Start(ctx, opts)
 	require.NoError(t, err)
+	dataDir := opts.DataDir
 	t.Cleanup(func() {
 		require.NoError(t, f.Stop(context.Background()))
-		require.NoError(t, devregions.RemoveClusters(dataDir, names...))
+		require.NoError(t, devregions.RemoveClusters(dataDir, opts.Names...))
 		for _, r := range f.Regions() {
 			if !strings.HasPrefix(r.ClusterDir, dataDir+string(filepath.Separator)) {
 				require.NoDirExists(t, r.ClusterDir, "RemoveClusters removes the clusters kept outside the data directory")
@@ -134,6 +138,14 @@ func TestStart(t *testing.T) {
 				if os.Geteuid() != 0 {
 					require.Equal(t, os.Geteuid(), uid)
 				}
+			})
+
+			t.Run("DefaultsToSuperuserAdmin", func(t *testing.T) {
+				require.Equal(t, devregions.AdminSuperuser, r.AdminKind)
+				require.Equal(t, r.AdminUser, r.SuperuserUser)
+				require.Equal(t, r.AdminPassword, r.SuperuserPassword)
+				require.Equal(t, r.AdminDSN(), r.SuperuserDSN())
+				require.Equal(t, "on", queryString(t, conn, "SHOW is_superuser"))
 			})
 
 			t.Run("RejectsWrongPassword", func(t *testing.T) {
@@ -338,6 +350,27 @@ func TestStartRefusesClusterWithLostCredentials(t *testing.T) {
 	statePath := filepath.Join(dataDir, "regions", "eastus", "region.json")
 	opts := devregions.Options{DataDir: dataDir, Names: []string{"eastus"}}
 
+	t.Run("StateFileOfBeforeAdminKinds", func(t *testing.T) {
+		// region.json as written before managed regions: a superuser admin, no kind.
+		b, err := os.ReadFile(statePath)
+		require.NoError(t, err)
+		var state map[string]any
+		require.NoError(t, json.Unmarshal(b, &state))
+		for _, k := range []string{"adminKind", "superuserUser", "superuserPassword"} {
+			require.Contains(t, state, k)
+			delete(state, k)
+		}
+		b, err = json.Marshal(state)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(statePath, b, 0o600))
+		f, err := devregions.Start(context.Background(), opts)
+		require.NoError(t, err)
+		r := f.Regions()[0]
+		require.NoError(t, f.Stop(context.Background()))
+		require.Equal(t, devregions.AdminSuperuser, r.AdminKind)
+		require.Equal(t, r.AdminUser, r.SuperuserUser)
+		require.Equal(t, r.AdminPassword, r.SuperuserPassword)
+	})
 	t.Run("WrongPassword", func(t *testing.T) {
 		b, err := os.ReadFile(statePath)
 		require.NoError(t, err)

@@ -7,3 +7,6 @@ import "path/filepath"
 func FallbackParent(dataDir string) string {
 	return filepath.Dir(fallbackDir(dataDir, "region"))
 }
+
+// ParseServerBuilds parses a DBFLEET_PG_VERSIONS value.
+var ParseServerBuilds = parseServerBuilds

@@ -8,11 +8,11 @@ import (
 )
 
 // ReadRegion returns what a dev fleet in dataDir remembers of a region: its
-// port and admin credentials. Tests use it to ask a region run by another
+// port, admin kind, and admin and superuser credentials. Tests use it to ask a region run by another
 // process (a `dbfleetd dev`) what PostgreSQL itself holds.
 func ReadRegion(dataDir, name string) (Region, error) {
 	c := &cluster{name: name, dataDir: dataDir}
-	st, found, err := loadRegionState(filepath.Join(c.metaDir(), "region.json"))
+	st, found, err := loadRegionState(filepath.Join(c.metaDir(), "region.json"), "")
 	if err != nil {
 		return Region{}, err
 	}
