@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tf="$(scripts/ensure-terraform.sh)"
-export PATH="$(dirname "$tf"):$PATH"
+PATH="$(dirname "$tf"):$PATH"
+export PATH
 export CHECKPOINT_DISABLE=1
 # A CLI configuration file that is named but missing only makes Terraform warn.
 if [[ -n "${TF_CLI_CONFIG_FILE:-}" && ! -e "$TF_CLI_CONFIG_FILE" ]]; then

@@ -13,8 +13,12 @@ tf="$dir/terraform"
 # Terraform would otherwise ask checkpoint-api.hashicorp.com for news.
 export CHECKPOINT_DISABLE=1
 
+# has_version reports whether $1 is an executable that says it is Terraform $version. Its output is
+# captured, then matched: under pipefail, `terraform version -json | grep -q` fails at random, since
+# grep exits at the first match and Terraform, still writing, dies of SIGPIPE.
 has_version() {
-  [[ -x "$1" ]] && "$1" version -json 2>/dev/null | grep -Eq "\"terraform_version\": *\"$version\""
+  local out want="\"terraform_version\": *\"${version//./\\.}\""
+  [[ -x "$1" ]] && out="$("$1" version -json 2>/dev/null)" && [[ "$out" =~ $want ]]
 }
 
 if has_version "$tf"; then
