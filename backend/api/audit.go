@@ -103,18 +103,22 @@ func auditTarget(r *http.Request) string {
 const maxAuditLimit = 1000
 
 func (s *Server) auditList(w http.ResponseWriter, r *http.Request) error {
+	q, err := queryParams(r, "limit", "before")
+	if err != nil {
+		return err
+	}
 	params := &store.AuditListParams{Limit: 100}
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
+	if q.Has("limit") {
+		n, err := strconv.Atoi(q.Get("limit"))
 		if err != nil || n < 1 || n > maxAuditLimit {
-			return badRequest("limit must be an integer from 1 to " + strconv.Itoa(maxAuditLimit))
+			return fieldError("limit", "limit must be an integer from 1 to "+strconv.Itoa(maxAuditLimit))
 		}
 		params.Limit = n
 	}
-	if v := r.URL.Query().Get("before"); v != "" {
-		id, err := strconv.ParseInt(v, 10, 64)
+	if q.Has("before") {
+		id, err := strconv.ParseInt(q.Get("before"), 10, 64)
 		if err != nil || id < 1 {
-			return badRequest("before must be the positive id of an audit entry")
+			return fieldError("before", "before must be the positive id of an audit entry")
 		}
 		params.BeforeID = id
 	}

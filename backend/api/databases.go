@@ -1,11 +1,8 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -54,10 +51,14 @@ func (s *Server) databaseGet(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) databaseList(w http.ResponseWriter, r *http.Request) error {
-	region := r.URL.Query().Get("region")
-	if region != "" {
+	q, err := queryParams(r, "region")
+	if err != nil {
+		return err
+	}
+	region := q.Get("region")
+	if q.Has("region") {
 		if err := engine.ValidateIdentifier("region", region); err != nil {
-			return badRequest(err.Error())
+			return fieldError("region", err.Error())
 		}
 	}
 	dbs, err := s.store.DatabaseList(r.Context(), &store.DatabaseListParams{Region: region})
@@ -96,16 +97,21 @@ func databaseApplyParams(r *http.Request) (*ops.DatabaseApplyParams, error) {
 		return nil, err
 	}
 	var spec apiv1.DatabaseSpec
-	if err := decodeBody(r, &spec); err != nil {
+	if err := decodeBody(r, &spec, false); err != nil {
 		return nil, err
 	}
 	if spec.Schema != "" {
 		if err := engine.ValidateIdentifier("schema", spec.Schema); err != nil {
-			return nil, badRequest(err.Error())
+			return nil, fieldError("schema", err.Error())
+		}
+	}
+	if spec.ReplicaOf != "" {
+		if err := engine.ValidateIdentifier("region", spec.ReplicaOf); err != nil {
+			return nil, fieldError("replica_of", "replica_of: "+err.Error())
 		}
 	}
 	if spec.SchemaVersion < 0 {
-		return nil, badRequest("schema_version must not be negative")
+		return nil, fieldError("schema_version", "schema_version must not be negative")
 	}
 	return &ops.DatabaseApplyParams{
 		Region: key.Region, Name: key.Name,
@@ -119,6 +125,11 @@ func databaseApplyParams(r *http.Request) (*ops.DatabaseApplyParams, error) {
 func (s *Server) databasePut(w http.ResponseWriter, r *http.Request) error {
 	params, err := databaseApplyParams(r)
 	if err != nil {
+		return err
+	}
+	// Checked before the transaction that stores the spec: a value the
+	// region refuses is a 400, and nothing is stored.
+	if err := s.operations.DatabaseParametersCheck(r.Context(), params); err != nil {
 		return err
 	}
 	params.Precondition = s.ifMatch(r)
@@ -190,27 +201,4 @@ func writeOperationAccepted(w http.ResponseWriter, op *store.Operation) {
 	w.Header().Set(apiv1.HeaderOperationLocation, "/v1/operations/"+op.ID)
 	w.Header().Set("Retry-After", "1")
 	writeJSON(w, http.StatusAccepted, wireOperation(op))
-}
-
-// decodeBody decodes a JSON body strictly: unknown fields and trailing data
-// are errors. An empty body decodes to the zero value.
-func decodeBody(r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBodyBytes))
-	if err != nil {
-		return badRequest("request body is unreadable or larger than 1 MiB")
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badRequest("request body is not valid: " + err.Error())
-	}
-	// More() would miss a stray closing ']' or '}': only the end of input
-	// may follow the object.
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("request body has data after the JSON object")
-	}
-	return nil
 }

@@ -37,7 +37,7 @@ func FuzzDecodeBody(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var spec apiv1.DatabaseSpec
-		err := decodeBody(requestWith(body), &spec)
+		err := decodeBody(requestWith(body), &spec, false)
 		if err != nil {
 			if he := toHTTPError(err); he.status != http.StatusBadRequest || he.code != apiv1.CodeInvalidArgument {
 				t.Fatalf("decodeBody(%q) answered %d %s, want 400 invalid_argument", body, he.status, he.code)
@@ -52,7 +52,7 @@ func FuzzDecodeBody(f *testing.F) {
 			t.Fatal(err)
 		}
 		var roundTrip apiv1.DatabaseSpec
-		if err := decodeBody(requestWith(again), &roundTrip); err != nil {
+		if err := decodeBody(requestWith(again), &roundTrip, false); err != nil {
 			t.Fatalf("the encoding of an accepted body is refused: %s: %v", again, err)
 		}
 		// An empty map is sent as no map: the same request.

@@ -21,10 +21,14 @@ func (s *Server) databaseEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	q, err := queryParams(r, "limit")
+	if err != nil {
+		return err
+	}
 	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxEvents {
-			return badRequest(fmt.Sprintf("limit must be an integer from 1 to %d", maxEvents))
+	if q.Has("limit") {
+		if limit, err = strconv.Atoi(q.Get("limit")); err != nil || limit < 1 || limit > maxEvents {
+			return fieldError("limit", fmt.Sprintf("limit must be an integer from 1 to %d", maxEvents))
 		}
 	}
 	if _, err := s.store.DatabaseGet(r.Context(), key); errors.Is(err, store.ErrNotFound) {

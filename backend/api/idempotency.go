@@ -15,8 +15,6 @@ import (
 )
 
 const (
-	// maxBodyBytes caps every request body.
-	maxBodyBytes = 1 << 20
 	// idempotencyLock bounds how long a request in flight holds its key: a
 	// key held by a process that died frees itself after this.
 	idempotencyLock = 2 * time.Minute
@@ -54,9 +52,10 @@ func (b *bufferedResponse) WriteHeader(status int) {
 // client may retry them.
 func (s *Server) idempotent(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+		// withBody has read the body within its limit.
+		body, err := io.ReadAll(r.Body)
 		if err != nil {
-			return badRequest("request body is unreadable or larger than 1 MiB")
+			return badRequest("request body could not be read")
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		key := r.Header.Get(apiv1.HeaderIdempotencyKey)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
@@ -25,13 +24,15 @@ func (s *Server) operationGet(w http.ResponseWriter, r *http.Request) error {
 
 // operationList answers GET /v1/operations?target=databases/{region}/{name}.
 func (s *Server) operationList(w http.ResponseWriter, r *http.Request) error {
+	q, err := queryParams(r, "target")
+	if err != nil {
+		return err
+	}
 	params := &store.OperationListParams{}
-	if target := r.URL.Query().Get("target"); target != "" {
-		parts := strings.Split(target, "/")
-		if len(parts) != 3 || parts[0] != "databases" {
-			return badRequest("target must look like databases/<region>/<name>")
+	if q.Has("target") {
+		if params.Region, params.Database, err = parseTarget(q.Get("target")); err != nil {
+			return err
 		}
-		params.Region, params.Database = parts[1], parts[2]
 	}
 	list, err := s.store.OperationList(r.Context(), params)
 	if err != nil {
@@ -48,11 +49,15 @@ func (s *Server) operationList(w http.ResponseWriter, r *http.Request) error {
 // operationWait long-polls: it answers when the operation is done or when
 // ?timeout= (default 30 s, capped) passes, whichever comes first.
 func (s *Server) operationWait(w http.ResponseWriter, r *http.Request) error {
+	q, err := queryParams(r, "timeout")
+	if err != nil {
+		return err
+	}
 	timeout := 30 * time.Second
-	if v := r.URL.Query().Get("timeout"); v != "" {
-		d, err := time.ParseDuration(v)
+	if q.Has("timeout") {
+		d, err := time.ParseDuration(q.Get("timeout"))
 		if err != nil || d < 0 {
-			return badRequest("timeout must be a duration such as 30s")
+			return fieldError("timeout", fmt.Sprintf("timeout %s is not a duration such as 30s", apiv1.Quote(q.Get("timeout"))))
 		}
 		timeout = min(d, s.maxWait)
 	}

@@ -16,8 +16,11 @@ import (
 // schemaSpec decodes and converts a schema spec from the request body.
 func schemaSpec(r *http.Request) (ops.SchemaSpec, error) {
 	var in apiv1.SchemaSpec
-	if err := decodeBody(r, &in); err != nil {
+	if err := decodeBody(r, &in, true); err != nil {
 		return ops.SchemaSpec{}, err
+	}
+	if err := in.CheckRequired(); err != nil {
+		return ops.SchemaSpec{}, fieldError("migrations", err.Error())
 	}
 	spec := ops.SchemaSpec{}
 	for _, m := range in.Migrations {
@@ -28,7 +31,7 @@ func schemaSpec(r *http.Request) (ops.SchemaSpec, error) {
 		if p.BakeTime != "" {
 			d, err := time.ParseDuration(p.BakeTime)
 			if err != nil {
-				return spec, badRequest(fmt.Sprintf("rollout bake_time %q is not a duration such as 30s or 10m", p.BakeTime))
+				return spec, fieldError("rollout.bake_time", fmt.Sprintf("rollout bake_time %s is not a duration such as 30s or 10m", apiv1.Quote(p.BakeTime)))
 			}
 			spec.Rollout.BakeTime = d
 		}
@@ -40,7 +43,7 @@ func schemaSpec(r *http.Request) (ops.SchemaSpec, error) {
 			if hc.MaxReplicationLag != "" {
 				d, err := time.ParseDuration(hc.MaxReplicationLag)
 				if err != nil || d <= 0 {
-					return spec, badRequest(fmt.Sprintf("health_checks max_replication_lag %q is not a positive duration such as 10s", hc.MaxReplicationLag))
+					return spec, fieldError("rollout.health_checks.max_replication_lag", fmt.Sprintf("health_checks max_replication_lag %s is not a positive duration such as 10s", apiv1.Quote(hc.MaxReplicationLag)))
 				}
 				spec.Rollout.MaxReplicationLag = d
 			}

@@ -40,6 +40,10 @@ func (f *fakeOperations) DatabaseApply(_ context.Context, p *ops.DatabaseApplyPa
 	return f.op(p.Region, p.Name), nil
 }
 
+func (f *fakeOperations) DatabaseParametersCheck(context.Context, *ops.DatabaseApplyParams) error {
+	return nil
+}
+
 func (f *fakeOperations) DatabaseDelete(_ context.Context, p *ops.DatabaseDeleteParams) (*store.Operation, error) {
 	return f.op(p.Region, p.Name), nil
 }
@@ -366,7 +370,7 @@ func TestRequestBodiesAreBoundedAndStrict(t *testing.T) {
 	for _, tc := range []struct {
 		name, body string
 	}{
-		{"LargerThan1MiB", `{"skip_final_backup": true, "schema": "` + strings.Repeat("a", maxBodyBytes) + `"}`},
+		{"LargerThanItsLimit", `{"skip_final_backup": true, "schema": "` + strings.Repeat("a", databaseBodyLimit) + `"}`},
 		{"UnknownField", `{"deletion_protectio": false}`},
 		{"TrailingData", `{"skip_final_backup": true} {"skip_final_backup": false}`},
 		{"StrayClosingBracket", `{"skip_final_backup": true}]`},

@@ -27,6 +27,9 @@ type Operations interface {
 	OperationWait(ctx context.Context, id string, timeout time.Duration) (*store.Operation, error)
 	OperationCancel(ctx context.Context, id string) (*store.Operation, error)
 	DatabasePlan(ctx context.Context, params *ops.DatabaseApplyParams) (*ops.DatabasePlan, error)
+	// DatabaseParametersCheck refuses parameter values the database's
+	// region would refuse; it changes nothing.
+	DatabaseParametersCheck(ctx context.Context, params *ops.DatabaseApplyParams) error
 	SchemaPut(ctx context.Context, name string, spec ops.SchemaSpec) (*ops.SchemaStatus, error)
 	SchemaGet(ctx context.Context, name string) (*ops.SchemaStatus, error)
 	SchemaWaves(ctx context.Context, name string) ([][]string, error)
@@ -116,20 +119,20 @@ func (s *Server) routes() {
 	s.handle("GET /v1/databases", read, s.databaseList)
 	s.handle("GET /v1/databases/{region}/{name}", read, s.databaseGet)
 	s.handle("GET /v1/databases/{region}/{name}/events", read, s.databaseEvents)
-	s.handle("PUT /v1/databases/{region}/{name}", write, s.idempotent(s.databasePut))
-	s.handle("DELETE /v1/databases/{region}/{name}", write, s.idempotent(s.databaseDelete))
+	s.handle("PUT /v1/databases/{region}/{name}", write, withBody(databaseBodyLimit, s.idempotent(s.databasePut)))
+	s.handle("DELETE /v1/databases/{region}/{name}", write, withBody(emptyBodyLimit, s.idempotent(s.databaseDelete)))
 	s.handle("POST /v1/databases/{region}/{name}", write, customMethods("name", map[string]handlerFunc{
-		"plan":   s.databasePlan,
-		"verify": s.idempotent(s.databaseVerify),
+		"plan":   withBody(databaseBodyLimit, s.databasePlan),
+		"verify": withBody(emptyBodyLimit, s.idempotent(s.databaseVerify)),
 	}))
-	s.handle("PUT /v1/schemas/{name}", write, s.idempotent(s.schemaPut))
+	s.handle("PUT /v1/schemas/{name}", write, withBody(schemaBodyLimit, s.idempotent(s.schemaPut)))
 	s.handle("GET /v1/schemas/{name}", read, s.schemaGet)
-	s.handle("DELETE /v1/schemas/{name}", write, s.idempotent(s.schemaDelete))
+	s.handle("DELETE /v1/schemas/{name}", write, withBody(emptyBodyLimit, s.idempotent(s.schemaDelete)))
 	s.handle("POST /v1/schemas/{name}", write, customMethods("name", map[string]handlerFunc{
-		"validate": s.schemaValidate,
+		"validate": withBody(schemaBodyLimit, s.schemaValidate),
 	}))
 	s.handle("POST /v1/schemas/{name}/rollouts/{version}", write, customMethods("version", map[string]handlerFunc{
-		"resume": s.idempotent(s.rolloutResume),
+		"resume": withBody(emptyBodyLimit, s.idempotent(s.rolloutResume)),
 	}))
 	s.handle("/v1/databases/{region}/{$}", read, func(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("database name is empty; use a lower-case letter followed by up to 62 lower-case letters, digits or underscores")
@@ -137,8 +140,8 @@ func (s *Server) routes() {
 	s.handle("GET /v1/operations", read, s.operationList)
 	s.handle("GET /v1/operations/{id}", read, s.operationGet)
 	s.handle("POST /v1/operations/{id}", write, customMethods("id", map[string]handlerFunc{
-		"wait":   s.operationWait,
-		"cancel": s.idempotent(s.operationCancel),
+		"wait":   withBody(emptyBodyLimit, s.operationWait),
+		"cancel": withBody(emptyBodyLimit, s.idempotent(s.operationCancel)),
 	}))
 	s.handle("GET /v1/audit", scopeAdmin, s.auditList)
 	s.handle("GET /v1/openapi.json", "", s.openAPI)

@@ -33,6 +33,9 @@ func (m *Manager) DatabasePlan(ctx context.Context, params *DatabaseApplyParams)
 	if err := m.validateTarget(params.Region, params.Name); err != nil {
 		return nil, err
 	}
+	if err := m.DatabaseParametersCheck(ctx, params); err != nil {
+		return nil, err
+	}
 	current, err := m.store.DatabaseGet(ctx, store.DatabaseKey{Region: params.Region, Name: params.Name})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err

@@ -62,6 +62,9 @@ func (m *Manager) checkSchemaSpec(name string, spec *SchemaSpec) error {
 	if err := engine.ValidateIdentifier("schema", name); err != nil {
 		return invalidArgument("name", "%s", err)
 	}
+	if len(spec.Migrations) == 0 {
+		return invalidArgument("migrations", "schema %s has no migrations: a schema has at least one", name)
+	}
 	var previous int64
 	for i := range spec.Migrations {
 		mig := &spec.Migrations[i]
@@ -80,7 +83,7 @@ func (m *Manager) checkSchemaSpec(name string, spec *SchemaSpec) error {
 		p.OnFailure = apiv1.OnFailureHalt
 	}
 	if p.OnFailure != apiv1.OnFailureHalt && p.OnFailure != apiv1.OnFailureRollback {
-		return invalidArgument("rollout.on_failure", "rollout on_failure must be %q or %q, not %q", apiv1.OnFailureHalt, apiv1.OnFailureRollback, p.OnFailure)
+		return invalidArgument("rollout.on_failure", "rollout on_failure must be %q or %q, not %s", apiv1.OnFailureHalt, apiv1.OnFailureRollback, apiv1.Quote(p.OnFailure))
 	}
 	if p.BakeTime < 0 {
 		return invalidArgument("rollout.bake_time", "rollout bake_time must not be negative")
@@ -98,7 +101,7 @@ func (m *Manager) checkSchemaSpec(name string, spec *SchemaSpec) error {
 		}
 		for _, region := range wave {
 			if !m.regions.Has(region) {
-				return invalidArgument("rollout.waves", "rollout wave %d names region %s, which is not configured; configured regions: %v", i+1, region, m.regions.Names())
+				return invalidArgument("rollout.waves", "rollout wave %d names region %s, which is not configured; configured regions: %v", i+1, apiv1.Quote(region), m.regions.Names())
 			}
 			if seen[region] {
 				return invalidArgument("rollout.waves", "rollout waves name region %s more than once", region)
@@ -391,7 +394,7 @@ func waveOf(waves [][]string, region string) int {
 func ParseVersion(s string) (int64, error) {
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v <= 0 {
-		return 0, invalidArgument("version", "version %q is not a positive integer", s)
+		return 0, invalidArgument("version", "version %s is not a positive integer", apiv1.Quote(s))
 	}
 	return v, nil
 }

@@ -52,10 +52,10 @@ func DatabaseParameterNames() []string {
 func ValidateParameter(name, value string) error {
 	rule, ok := DatabaseParameters[name]
 	if !ok {
-		return fmt.Errorf("parameter %q is not allowed; allowed parameters: %v", name, DatabaseParameterNames())
+		return fmt.Errorf("parameter %s is not allowed; allowed parameters: %v", Quote(name), DatabaseParameterNames())
 	}
 	if !rule.pattern.MatchString(value) {
-		return fmt.Errorf("parameter %s = %q is not valid: use %s", name, value, rule.Description)
+		return fmt.Errorf("parameter %s = %s is not valid: use %s", name, Quote(value), rule.Description)
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ func ValidateDriftPolicy(policy string) error {
 	case "", DriftPolicyHeal, DriftPolicyReport:
 		return nil
 	}
-	return fmt.Errorf("drift_policy %q is not valid; use one of %s", policy, strings.Join(DriftPolicies, ", "))
+	return fmt.Errorf("drift_policy %s is not valid; use one of %s", Quote(policy), strings.Join(DriftPolicies, ", "))
 }
 
 // Condition types.
