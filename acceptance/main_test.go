@@ -24,6 +24,7 @@ import (
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon/daemontest"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/devregions"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/pgbin"
 )
 
 const (
@@ -57,7 +58,9 @@ type devFleet struct {
 	token    string
 	// regions are the dev regions by name, as their region.json holds them.
 	regions map[string]devregions.Region
-	// admin are superuser pools on each region's postgres database.
+	// admin are superuser pools on each region's postgres database: the
+	// superuser, not the admin dbfleetd gets, which is a managed-like role
+	// without superuser under DBFLEET_DEV_ADMIN=managed.
 	admin map[string]*pgxpool.Pool
 	// secrets are what dbfleetd's log must never hold.
 	secrets *secretSet
@@ -90,7 +93,8 @@ func runAgainstFleet(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "acceptance: starting dbfleetd dev: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(os.Stderr, "acceptance: dbfleetd dev ready at %s in %s\n", f.endpoint, time.Since(started).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "acceptance: dbfleetd dev ready at %s in %s, its regions' admin a %s\n",
+		f.endpoint, time.Since(started).Round(time.Millisecond), f.regions[devregions.DefaultNames[0]].AdminKind)
 	fleet = f
 	os.Setenv("DBFLEET_ENDPOINT", f.endpoint)
 	os.Setenv("DBFLEET_TOKEN", f.token)
@@ -169,7 +173,7 @@ func startFleet() (_ *devFleet, err error) {
 	if err != nil {
 		return nil, err
 	}
-	f.cmd = exec.Command(bin, "dev", "--data-dir", f.dataDir, "--listen", "127.0.0.1:0")
+	f.cmd = exec.Command(bin, devArgs(f.dataDir)...)
 	f.cmd.Stdout = stdoutW
 	f.cmd.Stderr = logFile
 	f.cmd.SysProcAttr = sysProcAttr()
@@ -214,9 +218,10 @@ func startFleet() (_ *devFleet, err error) {
 		}
 		f.regions[name] = r
 		f.secrets.add(r.AdminPassword, "the admin password of region "+name)
-		cfg, err := pgxpool.ParseConfig(r.AdminDSN())
+		f.secrets.add(r.SuperuserPassword, "the superuser password of region "+name)
+		cfg, err := pgxpool.ParseConfig(r.SuperuserDSN())
 		if err != nil {
-			return nil, fmt.Errorf("region %s: admin DSN: %w", name, err)
+			return nil, fmt.Errorf("region %s: superuser DSN: %w", name, err)
 		}
 		cfg.MaxConns = 4
 		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
@@ -226,6 +231,21 @@ func startFleet() (_ *devFleet, err error) {
 		f.admin[name] = pool
 	}
 	return f, nil
+}
+
+// devArgs are the command line of `dbfleetd dev`: the suite runs with the
+// admin kind DBFLEET_DEV_ADMIN names and on the PostgreSQL programs
+// DBFLEET_PG_BIN_DIR names (make test runs it with a managed admin on 15
+// and 18), passed as flags so that dbfleetd's log shows what it was asked.
+func devArgs(dataDir string) []string {
+	args := []string{"dev", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}
+	if admin := os.Getenv(devregions.EnvAdmin); admin != "" {
+		args = append(args, "--admin", admin)
+	}
+	if binDir := os.Getenv(pgbin.EnvBinDir); binDir != "" {
+		args = append(args, "--pg-bin-dir", binDir)
+	}
+	return args
 }
 
 // readExports reads `export NAME=VALUE` lines from r and sends them once it

@@ -74,8 +74,17 @@ func runDev(ctx context.Context, args []string, logger zerolog.Logger) error {
 	rateLimit := flags.Float64("rate-limit", 200, "requests per second each API token may send; negative for no limit")
 	rateBurst := flags.Int("rate-limit-burst", 400, "requests each API token may send at once above --rate-limit")
 	storeLocation := flags.String("store", "", "state store: a postgres:// URL that several nodes may share; default: DATA-DIR/state.db (SQLite)")
+	admin := flags.String("admin", cmp.Or(os.Getenv(devregions.EnvAdmin), string(devregions.AdminSuperuser)),
+		"the regions' admin: superuser, or managed (NOSUPERUSER CREATEDB CREATEROLE REPLICATION, pg_monitor, pg_create_subscription on 16+, "+
+			"like a managed service's; the superuser stays in DATA-DIR/regions/*/region.json); "+devregions.EnvAdmin+" sets the default")
+	pgBinDir := flags.String("pg-bin-dir", "", "directory of the regions' initdb and postgres (such as one of scripts/ensure-postgres-versions.sh); "+
+		"default: "+pgbin.EnvBinDir+", pg_config --bindir, the newest /usr/lib/postgresql/*/bin")
 	if err := flags.Parse(args); err != nil {
 		return err
+	}
+	adminKind, err := devregions.ParseAdminKind(*admin)
+	if err != nil {
+		return fmt.Errorf("--admin: %w", err)
 	}
 	dir, err := filepath.Abs(*dataDir)
 	if err != nil {
@@ -97,7 +106,7 @@ func runDev(ctx context.Context, args []string, logger zerolog.Logger) error {
 		return err
 	}
 
-	fleet, err := devregions.Start(ctx, devregions.Options{DataDir: dir, Logger: logger})
+	fleet, err := devregions.Start(ctx, devregions.Options{DataDir: dir, Logger: logger, BinDir: *pgBinDir, Admin: adminKind})
 	if err != nil {
 		return err
 	}

@@ -30,16 +30,49 @@ type Fleet struct {
 	dataDir string
 }
 
-// StartFleet starts dev regions for a TestMain; Stop removes every file they
-// made.
+// FleetOptions configures StartFleetWith.
+type FleetOptions struct {
+	// Names are the regions; empty means devregions.DefaultNames.
+	Names []string
+	// BinDir is the PostgreSQL build the regions run (a devregions.ServerBuild's); empty means
+	// the machine's, found by pgbin (DBFLEET_PG_BIN_DIR first).
+	BinDir string
+	// Admin is the kind of admin the regions hand dbfleetd; empty means what DBFLEET_DEV_ADMIN
+	// says, or devregions.AdminSuperuser.
+	Admin devregions.AdminKind
+}
+
+// StartFleet starts dev regions for a TestMain, with the admin kind
+// DBFLEET_DEV_ADMIN names (superuser when unset), so that a suite can run
+// under a managed-like admin; Stop removes every file they made.
 func StartFleet(names ...string) (*Fleet, error) {
+	return StartFleetWith(FleetOptions{Names: names})
+}
+
+// StartFleetWith starts dev regions as opts says; Stop removes every file
+// they made. Suites that run on several PostgreSQL versions and admin kinds
+// start one fleet per pair with it.
+func StartFleetWith(opts FleetOptions) (*Fleet, error) {
+	admin := opts.Admin
+	if admin == "" {
+		var err error
+		if admin, err = devregions.AdminKindFromEnv(); err != nil {
+			return nil, fmt.Errorf("start dev regions: %w", err)
+		}
+	}
 	dir, err := os.MkdirTemp("", "dbfleet-regions-")
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	f, err := devregions.Start(ctx, devregions.Options{DataDir: dir, Names: names, Logger: zerolog.Nop()})
+	f, err := devregions.Start(ctx, devregions.Options{
+		DataDir: dir,
+		Names:   opts.Names,
+		Logger:  zerolog.Nop(),
+		BinDir:  opts.BinDir,
+		Admin:   admin,
+	})
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("start dev regions: %w", err)
@@ -72,11 +105,12 @@ func (f *Fleet) Region(t testing.TB, name string) devregions.Region {
 	return devregions.Region{}
 }
 
-// Admin returns a pool connected to a region as its superuser, closed when
-// the test ends.
+// Admin returns a pool connected to a region as its superuser (not the
+// admin dbfleetd gets, which may be a managed-like role that cannot see
+// everything), closed when the test ends.
 func (f *Fleet) Admin(t testing.TB, region string) *pgxpool.Pool {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), f.Region(t, region).AdminDSN())
+	pool, err := pgxpool.New(context.Background(), f.Region(t, region).SuperuserDSN())
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	return pool
@@ -226,7 +260,7 @@ func (r *Response) Operation(t testing.TB) apiv1.Operation {
 // AdminDB returns a superuser pool on one database of a region.
 func (f *Fleet) AdminDB(t testing.TB, region, database string) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(f.Region(t, region).AdminDSN())
+	cfg, err := pgxpool.ParseConfig(f.Region(t, region).SuperuserDSN())
 	require.NoError(t, err)
 	cfg.ConnConfig.Database = database
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
@@ -266,7 +300,7 @@ func (f *Fleet) Ledger(t testing.TB, region, database string) map[int64]time.Tim
 func (f *Fleet) LockDatabaseCatalog(t testing.TB, region string) (release func()) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, f.Region(t, region).AdminDSN())
+	conn, err := pgx.Connect(ctx, f.Region(t, region).SuperuserDSN())
 	require.NoError(t, err)
 	tx, err := conn.Begin(ctx)
 	require.NoError(t, err)
