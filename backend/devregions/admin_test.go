@@ -135,26 +135,6 @@ func TestManagedAdmin(t *testing.T) {
 	}
 }
 
-func TestStartRejectsBadBinDirAndAdmin(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		opts    devregions.Options
-		wantErr string
-	}{
-		{name: "NoPrograms", opts: devregions.Options{BinDir: t.TempDir()}, wantErr: "initdb is missing or not executable"},
-		{name: "UnknownAdmin", opts: devregions.Options{Admin: "owner"}, wantErr: `admin kind "owner" is not one of superuser, managed`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			tt.opts.DataDir = t.TempDir()
-			_, err := devregions.Start(context.Background(), tt.opts)
-			require.ErrorContains(t, err, tt.wantErr)
-		})
-	}
-}
-
 func TestParseServerBuilds(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

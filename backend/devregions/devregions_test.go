@@ -265,6 +265,8 @@ func TestStartRejectsBadOptions(t *testing.T) {
 		{name: "NoDataDir", opts: devregions.Options{}, wantErr: "DataDir is required"},
 		{name: "InvalidName", opts: devregions.Options{DataDir: t.TempDir(), Names: []string{"West-Europe"}}, wantErr: `"West-Europe" must match`},
 		{name: "DuplicateName", opts: devregions.Options{DataDir: t.TempDir(), Names: []string{"eastus", "eastus"}}, wantErr: `"eastus" is listed twice`},
+		{name: "NoPrograms", opts: devregions.Options{DataDir: t.TempDir(), BinDir: t.TempDir()}, wantErr: "initdb is missing or not executable"},
+		{name: "UnknownAdmin", opts: devregions.Options{DataDir: t.TempDir(), Admin: "owner"}, wantErr: `admin kind "owner" is not one of superuser, managed`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
