@@ -13,13 +13,13 @@ import (
 )
 
 // adminConnect connects to database in region as the region's superuser,
-// with the admin DSN that dbfleetd dev wrote for the region.
+// with the superuser DSN that dbfleetd dev wrote for the region.
 func adminConnect(ctx context.Context, region, database string) (*pgx.Conn, error) {
 	r, ok := fleet.regions[region]
 	if !ok {
 		return nil, fmt.Errorf("no dev region %q", region)
 	}
-	cfg, err := pgx.ParseConfig(r.AdminDSN())
+	cfg, err := pgx.ParseConfig(r.SuperuserDSN())
 	if err != nil {
 		return nil, fmt.Errorf("region %s: admin DSN: %w", region, err)
 	}

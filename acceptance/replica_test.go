@@ -462,7 +462,7 @@ func adminExecIn(t *testing.T, region, database, sql string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
 	defer cancel()
-	cfg, err := pgx.ParseConfig(fleet.regions[region].AdminDSN())
+	cfg, err := pgx.ParseConfig(fleet.regions[region].SuperuserDSN())
 	require.NoError(t, err)
 	cfg.Database = database
 	conn, err := pgx.ConnectConfig(ctx, cfg)

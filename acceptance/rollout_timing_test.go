@@ -151,8 +151,8 @@ func (f *psqlFleet) run(sql string) (time.Duration, []string) {
 		r := fleet.regions[region]
 		ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 		cmd := exec.CommandContext(ctx, f.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1",
-			"-h", r.Host, "-p", strconv.Itoa(r.Port), "-U", r.AdminUser, "-d", f.name, "-c", sql)
-		cmd.Env = append(os.Environ(), "PGPASSWORD="+r.AdminPassword, "PGCONNECT_TIMEOUT=10")
+			"-h", r.Host, "-p", strconv.Itoa(r.Port), "-U", r.SuperuserUser, "-d", f.name, "-c", sql)
+		cmd.Env = append(os.Environ(), "PGPASSWORD="+r.SuperuserPassword, "PGCONNECT_TIMEOUT=10")
 		started := time.Now()
 		out, err := cmd.CombinedOutput()
 		took := time.Since(started)

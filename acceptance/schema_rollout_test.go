@@ -266,7 +266,7 @@ func checkRolledBack(t *testing.T, name, schema string) {
 		require.NoError(t, err)
 		require.Equal(t, want, exists, "table clash in %s", region)
 		if exists {
-			require.Equal(t, fleet.regions[region].AdminUser, owner, "the table clash in %s is the one the test made, not version 2's", region)
+			require.Equal(t, fleet.regions[region].SuperuserUser, owner, "the table clash in %s is the one the test made, not version 2's", region)
 		}
 		exists, _, err = relationExists(region, name, "items")
 		require.NoError(t, err)
