@@ -25,11 +25,6 @@ const (
 	emptyBodyLimit    = 1 << 10
 )
 
-// bodyReadTimeout bounds how long a client may take to send a request body,
-// counted from the start of the handler: a body sent a byte a second must
-// not hold a connection and a handler.
-const bodyReadTimeout = 15 * time.Second
-
 // strictJSON are the decoding rules of every request body: member names
 // match case-sensitively, a name given twice is an error, and so is a name
 // the wire type does not have (JSON v2 semantics; the first two are its
@@ -42,11 +37,12 @@ var strictJSON = json.JoinOptions(
 )
 
 // withBody caps the request body of a route at limit bytes and gives the
-// client bodyReadTimeout to send it.
-func withBody(limit int64, h handlerFunc) handlerFunc {
+// client the Limits' BodyReadTimeout to send it: a body sent a byte a second
+// must not hold a connection and a handler.
+func (s *Server) withBody(limit int64, h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
-		body, err := readBody(w, r)
+		body, err := readBody(w, r, s.limits.BodyReadTimeout)
 		if err != nil {
 			return err
 		}
@@ -55,15 +51,20 @@ func withBody(limit int64, h handlerFunc) handlerFunc {
 	}
 }
 
-// readBody reads the whole body within bodyReadTimeout, then lifts the
-// deadline again so that a long-poll is not cut by it.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// readBody reads the whole body within timeout, then lifts the deadline
+// again so that the connection's background read does not end the request.
+func readBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) ([]byte, error) {
 	rc := http.NewResponseController(w)
 	// A ResponseWriter that cannot set deadlines (a test recorder) reads
 	// without one.
-	hasDeadline := rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)) == nil
+	hasDeadline := rc.SetReadDeadline(time.Now().Add(timeout)) == nil
 	body, err := io.ReadAll(r.Body)
-	if hasDeadline {
+	if err != nil {
+		// The rest of the body is not worth waiting for: answer and close
+		// the connection, keeping the deadline for what the server would
+		// otherwise read and discard.
+		w.Header().Set("Connection", "close")
+	} else if hasDeadline {
 		_ = rc.SetReadDeadline(time.Time{})
 	}
 	var tooLarge *http.MaxBytesError
@@ -73,7 +74,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
 		return nil, err
 	case err != nil:
-		return nil, badRequest(fmt.Sprintf("request body could not be read within %s", bodyReadTimeout))
+		return nil, badRequest(fmt.Sprintf("request body could not be read within %s", timeout))
 	}
 	return body, nil
 }

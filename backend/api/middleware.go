@@ -43,6 +43,10 @@ func (r *statusRecorder) WriteHeader(status int) {
 	r.ResponseWriter.WriteHeader(status)
 }
 
+// Unwrap lets http.ResponseController reach the connection (read
+// deadlines for bodies).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 func (r *statusRecorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
@@ -72,7 +76,11 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 		if err == nil {
 			err = h(rec, r)
 		}
-		if err != nil {
+		switch {
+		case err != nil && clientGone(r, err):
+			// Nobody is left to answer; the log and metrics say so.
+			rec.status = statusClientClosed
+		case err != nil:
 			he := toHTTPError(err)
 			if he.status >= 500 {
 				s.logger.Error().Str("requestId", requestID).Err(err).Msg("Request failed")
@@ -87,7 +95,10 @@ func (s *Server) handle(pattern, scope string, h handlerFunc) {
 		elapsed := time.Since(start)
 		s.metrics.observe(route, r.Method, rec.status, elapsed)
 		ev := s.logger.Info()
-		if rec.status >= 500 {
+		switch {
+		case rec.status == statusClientClosed:
+			ev = s.logger.Warn().Bool("clientClosed", true)
+		case rec.status >= 500:
 			ev = s.logger.Error()
 		}
 		ev = ev.Str("requestId", requestID).Str("method", r.Method).Str("route", route).

@@ -27,6 +27,9 @@ import (
 type fakeOperations struct {
 	Operations
 	reached atomic.Int64
+	// holdWaits makes OperationWait last its whole timeout, like a wait
+	// on an operation that does not finish.
+	holdWaits bool
 }
 
 func (f *fakeOperations) op(region, name string) *store.Operation {
@@ -52,7 +55,14 @@ func (f *fakeOperations) OperationCancel(context.Context, string) (*store.Operat
 	return f.op("westeurope", "orders"), nil
 }
 
-func (f *fakeOperations) OperationWait(context.Context, string, time.Duration) (*store.Operation, error) {
+func (f *fakeOperations) OperationWait(ctx context.Context, _ string, timeout time.Duration) (*store.Operation, error) {
+	if f.holdWaits {
+		select {
+		case <-time.After(timeout):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	return f.op("westeurope", "orders"), nil
 }
 

@@ -45,6 +45,7 @@ type Regions interface {
 	Labels(name string) map[string]string
 	Endpoint(name string) (host string, port int, err error)
 	RegionHealth(ctx context.Context, name string) (*engine.Health, error)
+	RegionCapabilities(ctx context.Context, name string) (*engine.Capabilities, error)
 }
 
 // Config holds a Server's dependencies.
@@ -64,6 +65,9 @@ type Config struct {
 	// its session cookie key from; nil gives the dashboard a random key
 	// (sessions on this Server alone).
 	SecretKey []byte
+	// Limits are the HTTP server's timeouts and connection cap; zero
+	// fields take their defaults.
+	Limits Limits
 }
 
 // Server is the HTTP API.
@@ -84,6 +88,7 @@ type Server struct {
 	draining atomic.Bool
 	// secretKey is handed to the dashboard.
 	secretKey []byte
+	limits    Limits
 }
 
 // Drain makes /readyz answer 503 from now on, so that load balancers send
@@ -97,6 +102,7 @@ func New(cfg Config) *Server {
 		logger: cfg.Logger, registry: cfg.Registry, secretKey: cfg.SecretKey,
 		metrics: newHTTPMetrics(cfg.Registry),
 		maxWait: cfg.MaxWait,
+		limits:  cfg.Limits.withDefaults(),
 		mux:     http.NewServeMux(),
 
 		tokenLimits:       newLimiters(cfg.RateLimit, DefaultRateLimit, nil),
@@ -119,20 +125,20 @@ func (s *Server) routes() {
 	s.handle("GET /v1/databases", read, s.databaseList)
 	s.handle("GET /v1/databases/{region}/{name}", read, s.databaseGet)
 	s.handle("GET /v1/databases/{region}/{name}/events", read, s.databaseEvents)
-	s.handle("PUT /v1/databases/{region}/{name}", write, withBody(databaseBodyLimit, s.idempotent(s.databasePut)))
-	s.handle("DELETE /v1/databases/{region}/{name}", write, withBody(emptyBodyLimit, s.idempotent(s.databaseDelete)))
+	s.handle("PUT /v1/databases/{region}/{name}", write, s.withBody(databaseBodyLimit, s.idempotent(s.databasePut)))
+	s.handle("DELETE /v1/databases/{region}/{name}", write, s.withBody(emptyBodyLimit, s.idempotent(s.databaseDelete)))
 	s.handle("POST /v1/databases/{region}/{name}", write, customMethods("name", map[string]handlerFunc{
-		"plan":   withBody(databaseBodyLimit, s.databasePlan),
-		"verify": withBody(emptyBodyLimit, s.idempotent(s.databaseVerify)),
+		"plan":   s.withBody(databaseBodyLimit, s.databasePlan),
+		"verify": s.withBody(emptyBodyLimit, s.idempotent(s.databaseVerify)),
 	}))
-	s.handle("PUT /v1/schemas/{name}", write, withBody(schemaBodyLimit, s.idempotent(s.schemaPut)))
+	s.handle("PUT /v1/schemas/{name}", write, s.withBody(schemaBodyLimit, s.idempotent(s.schemaPut)))
 	s.handle("GET /v1/schemas/{name}", read, s.schemaGet)
-	s.handle("DELETE /v1/schemas/{name}", write, withBody(emptyBodyLimit, s.idempotent(s.schemaDelete)))
+	s.handle("DELETE /v1/schemas/{name}", write, s.withBody(emptyBodyLimit, s.idempotent(s.schemaDelete)))
 	s.handle("POST /v1/schemas/{name}", write, customMethods("name", map[string]handlerFunc{
-		"validate": withBody(schemaBodyLimit, s.schemaValidate),
+		"validate": s.withBody(schemaBodyLimit, s.schemaValidate),
 	}))
 	s.handle("POST /v1/schemas/{name}/rollouts/{version}", write, customMethods("version", map[string]handlerFunc{
-		"resume": withBody(emptyBodyLimit, s.idempotent(s.rolloutResume)),
+		"resume": s.withBody(emptyBodyLimit, s.idempotent(s.rolloutResume)),
 	}))
 	s.handle("/v1/databases/{region}/{$}", read, func(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("database name is empty; use a lower-case letter followed by up to 62 lower-case letters, digits or underscores")
@@ -140,8 +146,8 @@ func (s *Server) routes() {
 	s.handle("GET /v1/operations", read, s.operationList)
 	s.handle("GET /v1/operations/{id}", read, s.operationGet)
 	s.handle("POST /v1/operations/{id}", write, customMethods("id", map[string]handlerFunc{
-		"wait":   withBody(emptyBodyLimit, s.operationWait),
-		"cancel": withBody(emptyBodyLimit, s.idempotent(s.operationCancel)),
+		"wait":   s.withBody(emptyBodyLimit, s.operationWait),
+		"cancel": s.withBody(emptyBodyLimit, s.idempotent(s.operationCancel)),
 	}))
 	s.handle("GET /v1/audit", scopeAdmin, s.auditList)
 	s.handle("GET /v1/openapi.json", "", s.openAPI)
