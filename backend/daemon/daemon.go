@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -148,9 +147,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	handler := api.New(api.Config{Store: st, Operations: manager, Regions: fleet, Logger: log, Registry: registry, RateLimit: cfg.RateLimit,
 		SecretKey: cfg.SecretKey})
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := handler.HTTPServer()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(listener) }()
+	go func() { serveErr <- srv.Serve(handler.LimitListener(listener)) }()
 
 	endpoint := scheme + "://" + listener.Addr().String()
 	log.Info().Str("endpoint", endpoint).Strs("regions", fleet.Names()).Str("node", st.NodeID()).Msg("Serving")
