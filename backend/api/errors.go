@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/ops"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
 )
@@ -55,6 +57,9 @@ func toHTTPError(err error) *httpError {
 		return &httpError{status: http.StatusConflict, code: apiv1.CodeOperationInProgress, message: inProgress.Error(),
 			details: map[string]string{"operation_id": inProgress.OperationID}}
 	}
+	if he := regionRefusal(err); he != nil {
+		return he
+	}
 	for _, row := range errorTable {
 		if errors.Is(err, row.target) {
 			return &httpError{status: row.status, code: row.code, message: err.Error(), details: errorDetails(err)}
@@ -91,6 +96,25 @@ func errorDetails(err error) map[string]string {
 			"region": halted.Halt.Region, "database": halted.Halt.Database, "check": halted.Halt.Check}
 	case errors.Is(err, ops.ErrDowngradeImpossible):
 		return map[string]string{"field": "schema_version"}
+	}
+	return nil
+}
+
+// regionRefusal is the answer to a request a region cannot carry out: 409 failed_precondition
+// naming the region, the action and what it lacks, or 409 name_taken naming what has the name.
+// Both carry the request field at fault, for clients to point at. Nil for other errors.
+func regionRefusal(err error) *httpError {
+	var missing *engine.MissingError
+	switch {
+	case errors.As(err, &missing):
+		field := "region"
+		var pre *ops.PreconditionError
+		if errors.As(err, &pre) {
+			field = pre.Field
+		}
+		return &httpError{status: http.StatusConflict, code: apiv1.CodeFailedPrecondition, message: err.Error(),
+			details: map[string]string{apiv1.DetailField: field, apiv1.DetailRegion: missing.Region,
+				apiv1.DetailAction: missing.Action, apiv1.DetailMissing: strings.Join(missing.Missing, "; ")}}
 	}
 	return nil
 }

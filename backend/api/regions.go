@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
 )
 
 // regionHealthTimeout bounds how long a region may take to answer a health
@@ -35,7 +36,38 @@ func (s *Server) regionGet(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// describeRegions checks the named regions' health in parallel.
+// wireCapabilities is a region's probed capabilities as the API shows them.
+func wireCapabilities(c *engine.Capabilities) *apiv1.RegionCapabilities {
+	out := &apiv1.RegionCapabilities{
+		ServerVersion: c.ServerVersion, ServerVersionNum: c.ServerVersionNum, Superuser: c.Superuser,
+		Rights: apiv1.RegionRights{CreateDB: c.CreateDB, CreateRole: c.CreateRole, Replication: c.Replication,
+			PgMonitor: c.Monitor, PgCreateSubscription: c.CreateSubscription},
+		WalLevel:             c.WalLevel,
+		FreeReplicationSlots: c.FreeReplicationSlots, FreeWalSenders: c.FreeWalSenders, FreeReplicationWorkers: c.FreeReplicationWorkers,
+		MissingForDatabases:    nonNil(c.MissingForDatabases()),
+		MissingForPublishing:   nonNil(c.MissingForPublishing()),
+		MissingForReplicas:     nonNil(c.MissingForSubscribing()),
+		MissingForFinalBackups: nonNil(c.MissingForFinalBackup()),
+	}
+	out.CanCreateDatabases = len(out.MissingForDatabases) == 0
+	out.CanPublish = len(out.MissingForPublishing) == 0
+	out.CanHoldReplicas = len(out.MissingForReplicas) == 0
+	out.CanTakeFinalBackups = len(out.MissingForFinalBackups) == 0
+	if c.PgDump != nil {
+		out.PgDump = &apiv1.PgDump{Path: c.PgDump.Path, Version: c.PgDump.Version}
+	}
+	return out
+}
+
+// nonNil makes an empty list [] rather than null on the wire.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// describeRegions checks the named regions' health and capabilities in parallel.
 func (s *Server) describeRegions(ctx context.Context, names []string) ([]apiv1.Region, error) {
 	counts, err := s.store.DatabaseCountByRegion(ctx)
 	if err != nil {
@@ -55,6 +87,12 @@ func (s *Server) describeRegions(ctx context.Context, names []string) ([]apiv1.R
 				return
 			}
 			out[i].Healthy, out[i].ServerVersion = true, h.ServerVersion
+			caps, err := s.regions.RegionCapabilities(ctx, name)
+			if err != nil {
+				s.logger.Warn().Str("region", name).Err(err).Msg("Region capability probe failed")
+				return
+			}
+			out[i].Capabilities = wireCapabilities(caps)
 		})
 	}
 	wg.Wait()

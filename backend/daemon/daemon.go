@@ -18,6 +18,7 @@ import (
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/ops"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/pgbin"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/reconcile"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
 )
@@ -32,8 +33,10 @@ type Config struct {
 	// BackupDir receives final backups of deleted databases.
 	BackupDir string
 	Regions   []engine.RegionConfig
-	// PgDump is the pg_dump program.
-	PgDump string
+	// PgDumpPaths are pg_dump programs, or directories holding one, for final backups, beside
+	// those found on the machine (pgbin.FindPgDumps); each region uses the oldest that is at
+	// least as new as its server.
+	PgDumpPaths []string
 	// Tokens are API tokens to make sure exist at start, by plain value.
 	Tokens []Token
 	// Workers is how many operation steps run at once; 0 means 10.
@@ -79,7 +82,17 @@ func Run(ctx context.Context, cfg Config) error {
 	// reads and the API's region health beside them; with fewer
 	// connections than workers, workers queue for one.
 	maxConns := int32(cmp.Or(cfg.Workers, 10) + 4)
-	fleet, err := engine.NewFleet(cfg.Regions, engine.Options{PgDump: cfg.PgDump, MaxConnsPerRegion: maxConns})
+	pgDumps, err := pgbin.FindPgDumps(ctx, cfg.PgDumpPaths)
+	if err != nil {
+		return fmt.Errorf("find pg_dump: %w", err)
+	}
+	for _, p := range pgDumps {
+		log.Info().Str("path", p.Path).Str("version", p.Version).Msg("Found pg_dump")
+	}
+	if len(pgDumps) == 0 {
+		log.Warn().Msg("Found no pg_dump: deleting a database needs skip_final_backup")
+	}
+	fleet, err := engine.NewFleet(cfg.Regions, engine.Options{PgDumps: pgDumps, MaxConnsPerRegion: maxConns})
 	if err != nil {
 		return fmt.Errorf("configure regions: %w", err)
 	}

@@ -95,7 +95,7 @@ func startDaemon(t *testing.T, regionsFleet *daemontest.Fleet, dir string, optio
 	ready := make(chan string, 1)
 	cfg := daemon.Config{
 		Listen: "127.0.0.1:0", Store: filepath.Join(dir, "state.db"), BackupDir: filepath.Join(dir, "backups"),
-		Regions: regions, PgDump: pgDump,
+		Regions: regions, PgDumpPaths: []string{pgDump},
 		Tokens:    []daemon.Token{{Name: "test", Value: token, Scope: "admin"}, {Name: "reader", Value: token + "-read", Scope: "read"}},
 		SecretKey: bytes.Repeat([]byte{7}, 32),
 		Logger:    zerolog.New(logs),

@@ -52,7 +52,7 @@ func nodeConfig(t *testing.T, dir string, logs io.Writer) daemon.Config {
 	}
 	return daemon.Config{
 		Listen: "127.0.0.1:0", Store: filepath.Join(dir, "state.db"), BackupDir: filepath.Join(dir, "backups"),
-		Regions: regions, PgDump: pgDump,
+		Regions: regions, PgDumpPaths: []string{pgDump},
 		Tokens:    []daemon.Token{{Name: "admin", Value: "dbf_" + strings.Repeat("ad", 24), Scope: "admin"}},
 		SecretKey: bytes.Repeat([]byte{0x42}, 32),
 		Logger:    zerolog.New(logs).Level(zerolog.DebugLevel),

@@ -1,9 +1,14 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/pgbin"
 )
 
 // Capabilities is what a region's server is and what its admin role may do there, as probed.
@@ -28,6 +33,10 @@ type Capabilities struct {
 	FreeReplicationSlots   int
 	FreeWalSenders         int
 	FreeReplicationWorkers int
+	// PgDump is the pg_dump final backups of this server use: the oldest one found whose major
+	// version is at least the server's. Nil when none is; PgDumpsFound then lists what was.
+	PgDump       *pgbin.PgDump
+	PgDumpsFound []pgbin.PgDump
 }
 
 // Major is the server's major version, such as 16.
@@ -51,8 +60,15 @@ const capabilitiesQuery = `SELECT pg_catalog.current_setting('server_version_num
 			WHERE pid IS NOT NULL)::pg_catalog.int4
 FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER`
 
-// RegionCapabilities probes a region's server and its admin role's rights. It changes nothing.
+// RegionCapabilities returns what a region's server and its admin role may do, probed at most
+// Options.CapabilitiesTTL ago: the probe is a round trip, and plans and region listings ask
+// often. It changes nothing. The caller must not modify the result.
 func (f *Fleet) RegionCapabilities(ctx context.Context, name string) (*Capabilities, error) {
+	return f.probes.get(ctx, name, f.probeCapabilities)
+}
+
+// probeCapabilities probes a region's server and its admin role's rights.
+func (f *Fleet) probeCapabilities(ctx context.Context, name string) (*Capabilities, error) {
 	pool, err := f.pool(ctx, name)
 	if err != nil {
 		return nil, err
@@ -68,7 +84,47 @@ func (f *Fleet) RegionCapabilities(ctx context.Context, name string) (*Capabilit
 		c.CreateDB, c.CreateRole, c.Replication, c.Monitor = true, true, true, true
 		c.CreateSubscription = c.Major() >= 16
 	}
+	if p, ok := pgbin.PgDumpFor(f.pgDumps, c.Major()); ok {
+		c.PgDump = &p
+	} else {
+		c.PgDumpsFound = f.pgDumps
+	}
 	return &c, nil
+}
+
+// capabilityCache keeps each region's last probe for a while.
+type capabilityCache struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	by  map[string]capabilityProbe
+}
+
+type capabilityProbe struct {
+	caps *Capabilities
+	at   time.Time
+}
+
+func newCapabilityCache(ttl time.Duration) *capabilityCache {
+	return &capabilityCache{ttl: cmp.Or(ttl, 10*time.Second), by: map[string]capabilityProbe{}}
+}
+
+// get returns the region's cached probe while it is fresh, else probes again. A failed probe is
+// not kept: an unreachable region is asked again next time.
+func (c *capabilityCache) get(ctx context.Context, region string, probe func(context.Context, string) (*Capabilities, error)) (*Capabilities, error) {
+	c.mu.Lock()
+	p, ok := c.by[region]
+	c.mu.Unlock()
+	if ok && time.Since(p.at) < c.ttl {
+		return p.caps, nil
+	}
+	caps, err := probe(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.by[region] = capabilityProbe{caps: caps, at: time.Now()}
+	c.mu.Unlock()
+	return caps, nil
 }
 
 // MissingForDatabases names what the admin role lacks to create and drop databases and their
@@ -125,14 +181,37 @@ func (c *Capabilities) MissingForSubscribing() []string {
 	return nil
 }
 
+// MissingForFinalBackup names what the region lacks to take a final backup before a database is
+// dropped: a pg_dump at least as new as the server. Nil when nothing is missing.
+func (c *Capabilities) MissingForFinalBackup() []string {
+	if c.PgDump != nil {
+		return nil
+	}
+	found := "none was found"
+	if len(c.PgDumpsFound) > 0 {
+		names := make([]string, len(c.PgDumpsFound))
+		for i, p := range c.PgDumpsFound {
+			names[i] = p.String()
+		}
+		found = "found only " + strings.Join(names, ", ")
+	}
+	return []string{fmt.Sprintf("pg_dump %d or newer (the server runs PostgreSQL %s; %s)", c.Major(), c.ServerVersion, found)}
+}
+
 // MissingError is a region lacking a right an action needs.
 type MissingError struct {
 	Region string
 	// Action is what could not be done, such as "hold replicas".
 	Action  string
 	Missing []string
+	// Hint says what the user can do about it; empty when the missing rights say enough.
+	Hint string
 }
 
 func (e *MissingError) Error() string {
-	return fmt.Sprintf("region %s cannot %s: its admin role or server lacks %s", e.Region, e.Action, strings.Join(e.Missing, ", "))
+	msg := fmt.Sprintf("region %s cannot %s: missing %s", e.Region, e.Action, strings.Join(e.Missing, "; "))
+	if e.Hint != "" {
+		msg += "; " + e.Hint
+	}
+	return msg
 }

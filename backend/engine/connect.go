@@ -102,13 +102,6 @@ func (f *Fleet) connectAdmin(ctx context.Context, region, database string) (*pgx
 	return conn, nil
 }
 
-func sslMode(c *pgconn.Config) string {
-	if c.TLSConfig == nil {
-		return "disable"
-	}
-	return "require"
-}
-
 // ownerConnectError marks a refused login as ErrOwnerLogin and a missing
 // database as ErrDatabaseMissing.
 func ownerConnectError(err error) error {

@@ -7,12 +7,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/pgbin"
 )
 
 // ErrUnknownRegion is returned for a region the fleet does not have.
@@ -28,8 +32,11 @@ type RegionConfig struct {
 
 // Options tune a Fleet.
 type Options struct {
-	// PgDump is the pg_dump program used for final backups.
-	PgDump string
+	// PgDumps are the pg_dump programs final backups may use (pgbin.FindPgDumps finds them):
+	// each region's server gets the oldest one at least as new as itself.
+	PgDumps []pgbin.PgDump
+	// CapabilitiesTTL is how long a region's probed capabilities are reused; 0 means 10 s.
+	CapabilitiesTTL time.Duration
 	// MaxConnsPerRegion caps each region's pool; 0 means 8.
 	MaxConnsPerRegion int32
 }
@@ -38,8 +45,9 @@ type Options struct {
 type Fleet struct {
 	regions map[string]*region
 	// names keeps the configuration's order, which rollout waves derive from.
-	names  []string
-	pgDump string
+	names   []string
+	pgDumps []pgbin.PgDump
+	probes  *capabilityCache
 }
 
 type region struct {
@@ -49,12 +57,14 @@ type region struct {
 	poolOnce sync.Once
 	pool     *pgxpool.Pool
 	poolErr  error
+	// tls is how the admin DSN secures connections, for pg_dump and subscriptions.
+	tls tlsSettings
 }
 
 // NewFleet validates the regions' configuration. Pools connect lazily, so a
 // region that is down does not stop dbfleetd from starting.
 func NewFleet(configs []RegionConfig, opts Options) (*Fleet, error) {
-	f := &Fleet{regions: map[string]*region{}, pgDump: opts.PgDump}
+	f := &Fleet{regions: map[string]*region{}, pgDumps: opts.PgDumps, probes: newCapabilityCache(opts.CapabilitiesTTL)}
 	maxConns := opts.MaxConnsPerRegion
 	if maxConns == 0 {
 		maxConns = 8
@@ -71,8 +81,12 @@ func NewFleet(configs []RegionConfig, opts Options) (*Fleet, error) {
 			// pgx's parse errors can quote the DSN, password included.
 			return nil, fmt.Errorf("region %s: admin DSN is not a valid PostgreSQL connection string", c.Name)
 		}
+		tls, err := parseTLSSettings(c.AdminDSN, os.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("region %s: admin DSN: %w", c.Name, err)
+		}
 		poolCfg.MaxConns = maxConns
-		f.regions[c.Name] = &region{cfg: c, connCfg: &poolCfg.ConnConfig.Config, poolCfg: poolCfg}
+		f.regions[c.Name] = &region{cfg: c, connCfg: &poolCfg.ConnConfig.Config, poolCfg: poolCfg, tls: tls}
 		f.names = append(f.names, c.Name)
 	}
 	return f, nil

@@ -52,8 +52,8 @@ func (f *Fleet) SubscriptionEnsure(ctx context.Context, region, database string,
 			return err
 		}
 		c := srcRegion.connCfg
-		conninfo := fmt.Sprintf("host=%s port=%d dbname=%s user=%s password=%s sslmode=%s connect_timeout=10",
-			c.Host, c.Port, src.Database, ReplicationRoleName(src.Database), src.ReplPassword, sslMode(c))
+		conninfo := fmt.Sprintf("host=%s port=%d dbname=%s user=%s password=%s %s connect_timeout=10",
+			c.Host, c.Port, src.Database, ReplicationRoleName(src.Database), src.ReplPassword, srcRegion.tls.conninfo())
 		stmts = append(stmts, fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s",
 			quoteIdentifier(name), quoteLiteral(conninfo), publicationName))
 	} else {

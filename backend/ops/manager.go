@@ -34,7 +34,8 @@ type Regions interface {
 	Endpoint(name string) (host string, port int, err error)
 	RoleEnsure(ctx context.Context, region, role, password string) error
 	DatabaseEnsure(ctx context.Context, region, name, owner string, adopt bool) error
-	DatabaseDump(ctx context.Context, region, name, path string) error
+	DatabaseDump(ctx context.Context, o engine.Owner, path string) error
+	RegionCapabilities(ctx context.Context, region string) (*engine.Capabilities, error)
 	DatabaseOwner(ctx context.Context, region, name string) (string, error)
 	DatabaseDrop(ctx context.Context, region, name string) error
 	RoleDrop(ctx context.Context, region, role string) error
@@ -148,6 +149,9 @@ func (m *Manager) DatabaseApply(ctx context.Context, params *DatabaseApplyParams
 	if err := m.validateTarget(params.Region, params.Name); err != nil {
 		return nil, err
 	}
+	if err := m.checkApply(ctx, params); err != nil {
+		return nil, err
+	}
 	var op *store.Operation
 	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		current, err := databaseForUpdate(ctx, tx, store.DatabaseKey{Region: params.Region, Name: params.Name})
@@ -214,6 +218,9 @@ type DatabaseDeleteParams struct {
 // protection is on.
 func (m *Manager) DatabaseDelete(ctx context.Context, params *DatabaseDeleteParams) (*store.Operation, error) {
 	if err := m.validateTarget(params.Region, params.Name); err != nil {
+		return nil, err
+	}
+	if err := m.checkDelete(ctx, store.DatabaseKey{Region: params.Region, Name: params.Name}); err != nil {
 		return nil, err
 	}
 	var op *store.Operation

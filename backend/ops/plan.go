@@ -44,6 +44,9 @@ func (m *Manager) DatabasePlan(ctx context.Context, params *DatabaseApplyParams)
 	if err != nil {
 		return nil, err
 	}
+	if err := m.checkRegions(ctx, current, params); err != nil {
+		return nil, err
+	}
 	if plan.schema != nil && plan.TargetVersion > plan.CurrentVersion {
 		db := &store.Database{Region: params.Region, Name: params.Name, Schema: plan.schema.Name, SchemaVersion: plan.TargetVersion, ReplicaOf: params.ReplicaOf}
 		for _, mig := range plan.schema.Migrations {

@@ -113,6 +113,9 @@ func (m *Manager) source(ctx context.Context, region, name string) (engine.Sourc
 // publication and its replicas' subscriptions, so tables its migrations
 // added start to flow.
 func (m *Manager) replicate(ctx context.Context, db *store.Database, _ *store.Operation) error {
+	if err := m.checkReplication(ctx, db); err != nil {
+		return err
+	}
 	if db.ReplicaOf != "" {
 		srcDB, err := m.store.DatabaseGet(ctx, store.DatabaseKey{Region: db.ReplicaOf, Name: db.Name})
 		if err != nil {

@@ -83,7 +83,7 @@ func (m *Manager) steps(kind string, db *store.Database) []step {
 				if ours, err := m.ours(ctx, db); err != nil || !ours {
 					return err
 				}
-				return m.regions.DatabaseDump(ctx, db.Region, db.Name, m.BackupPath(db.Region, db.Name, op.ID))
+				return m.regions.DatabaseDump(ctx, engine.Owner{Region: db.Region, Database: db.Name, Role: db.Owner, Password: db.Password}, m.BackupPath(db.Region, db.Name, op.ID))
 			}})
 		}
 		return append(steps,
@@ -294,7 +294,7 @@ func (m *Manager) update(ctx context.Context, op *store.Operation) error {
 
 func (m *Manager) fail(ctx context.Context, op *store.Operation, stepName string, cause error) error {
 	return m.finish(ctx, op, apiv1.OperationFailed, &store.OperationError{
-		Code:    apiv1.CodeStepFailed,
+		Code:    stepErrorCode(cause, apiv1.CodeStepFailed),
 		Message: fmt.Sprintf("step %s failed in region %s: %v", stepName, op.Region, cause),
 		Region:  op.Region,
 		Step:    stepName,

@@ -60,6 +60,14 @@ const (
 	// CodeDeadlineExceeded: a step still failed transiently (a region that
 	// did not answer) once the operation's deadline had passed.
 	CodeDeadlineExceeded = "deadline_exceeded"
+	// CodeFailedPrecondition: a region cannot do what the request needs
+	// (its admin role lacks a right, its server a setting, or no pg_dump
+	// can back it up); the details name the region, the action and what is
+	// missing.
+	CodeFailedPrecondition = "failed_precondition"
+	// CodeNameTaken: a region already has a database or role of the name
+	// that dbfleet did not create; the details name it.
+	CodeNameTaken = "name_taken"
 )
 
 // Header names used by the API.
@@ -182,6 +190,9 @@ type Region struct {
 	ServerVersion  string            `json:"server_version,omitempty"`
 	DatabasesCount int               `json:"databases_count"`
 	Labels         map[string]string `json:"labels,omitempty"`
+	// Capabilities is what the region's server and admin role can do; nil
+	// while the region does not answer.
+	Capabilities *RegionCapabilities `json:"capabilities,omitempty"`
 }
 
 // RegionList is the answer of GET /v1/regions.

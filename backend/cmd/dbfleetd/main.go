@@ -101,11 +101,6 @@ func runDev(ctx context.Context, args []string, logger zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	pgDump, err := pgbin.Path("pg_dump")
-	if err != nil {
-		return err
-	}
-
 	fleet, err := devregions.Start(ctx, devregions.Options{DataDir: dir, Logger: logger, BinDir: *pgBinDir, Admin: adminKind})
 	if err != nil {
 		return err
@@ -126,7 +121,6 @@ func runDev(ctx context.Context, args []string, logger zerolog.Logger) error {
 		Store:     cmp.Or(*storeLocation, filepath.Join(dir, "state.db")),
 		BackupDir: filepath.Join(dir, "backups"),
 		Regions:   regions,
-		PgDump:    pgDump,
 		Tokens:    []daemon.Token{{Name: "dev", Value: token, Scope: "admin"}},
 		TLS:       tlsFlags.config(nil),
 		SecretKey: secretKey,
@@ -170,8 +164,12 @@ type serveConfig struct {
 	Store     string `yaml:"store"`
 	// BackupDir receives final backups of deleted databases (required).
 	BackupDir string `yaml:"backup_dir"`
-	// PgBinDir holds pg_dump; default: found like the dev regions' programs.
-	PgBinDir string `yaml:"pg_bin_dir"`
+	// PgBinDir is a directory holding a pg_dump, and PgDumpPaths more pg_dump programs (or
+	// their directories), for final backups; dbfleetd also looks in DBFLEET_PG_BIN_DIR,
+	// `pg_config --bindir` and /usr/lib/postgresql/*/bin, and each region uses the oldest
+	// pg_dump that is at least as new as its server.
+	PgBinDir    string   `yaml:"pg_bin_dir"`
+	PgDumpPaths []string `yaml:"pg_dump_paths"`
 	// Workers is how many operation steps run at once (default 10).
 	Workers int `yaml:"workers"`
 	// OperationDeadline bounds how long an operation retries steps that fail
@@ -227,11 +225,9 @@ func runServe(ctx context.Context, args []string, logger zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("config %s: %w", *configPath, err)
 	}
-	pgDump := filepath.Join(cfg.PgBinDir, "pg_dump")
-	if cfg.PgBinDir == "" {
-		if pgDump, err = pgbin.Path("pg_dump"); err != nil {
-			return err
-		}
+	pgDumps := cfg.PgDumpPaths
+	if cfg.PgBinDir != "" {
+		pgDumps = append([]string{cfg.PgBinDir}, pgDumps...)
 	}
 	var regions []engine.RegionConfig
 	for _, r := range cfg.Regions {
@@ -242,7 +238,7 @@ func runServe(ctx context.Context, args []string, logger zerolog.Logger) error {
 		Store:             storeLocation,
 		BackupDir:         cfg.BackupDir,
 		Regions:           regions,
-		PgDump:            pgDump,
+		PgDumpPaths:       pgDumps,
 		Tokens:            []daemon.Token{{Name: "bootstrap", Value: strings.TrimSpace(string(token)), Scope: "admin"}},
 		Workers:           cfg.Workers,
 		OperationDeadline: cfg.OperationDeadline,
