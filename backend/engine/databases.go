@@ -8,50 +8,75 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// ErrForeignDatabase refuses to manage a database dbfleet did not create.
-var ErrForeignDatabase = errors.New("database not managed by dbfleet")
-
-// DatabaseEnsure creates a database owned by owner, or gives an existing one
-// to owner. PUBLIC loses its default right to connect.
+// DatabaseEnsure creates a database owned by owner, or gives an existing
+// database of dbfleet's to owner. PUBLIC loses its default right to
+// connect.
 //
-// A database that exists with another owner was not made by dbfleet (it
-// creates each database with its owner in one statement): it is refused
-// with ErrForeignDatabase unless adopt is set, which re-owns a database
-// dbfleet made and someone gave away since.
-func (f *Fleet) DatabaseEnsure(ctx context.Context, regionName, name, owner string, adopt bool) error {
+// A database is dbfleet's when its owner is a role dbfleet made
+// (MarkerRole); then a changed owner is drift to repair. A database that
+// exists with any other owner is someone else's: it is left as it is, and
+// the error is a *NameTakenError. owner must be a role dbfleet made
+// (RoleEnsure).
+//
+// The database is copied from template0, never template1: whatever anyone
+// planted in template1 stays out of it.
+func (f *Fleet) DatabaseEnsure(ctx context.Context, regionName, name, owner string) error {
 	if err := ValidateIdentifier("database", name); err != nil {
-		return err
-	}
-	if err := ValidateIdentifier("role", owner); err != nil {
 		return err
 	}
 	pool, err := f.pool(ctx, regionName)
 	if err != nil {
 		return err
 	}
-	var current string
-	err = pool.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, name).Scan(&current)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		_, err := pool.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s OWNER %s", quoteIdentifier(name), quoteIdentifier(owner)))
+	st, err := databaseStateOf(ctx, pool, name)
+	if err != nil {
+		return fmt.Errorf("look up database %s in %s: %w", name, regionName, err)
+	}
+	if err := st.ours(regionName, name); err != nil {
+		return err
+	}
+	if err := ownerOurs(ctx, pool, regionName, owner); err != nil {
+		return err
+	}
+	if !st.exists {
+		_, err := pool.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s OWNER %s TEMPLATE template0", quoteIdentifier(name), quoteIdentifier(owner)))
 		if err != nil && !createdConcurrently(err) {
 			return fmt.Errorf("create database %s in %s: %w", name, regionName, err)
 		}
-	case err != nil:
-		return fmt.Errorf("look up database %s in %s: %w", name, regionName, err)
-	case current != owner && !adopt:
-		return fmt.Errorf("%w: database %s in %s exists, owned by %s; dbfleet does not take over databases it did not create: drop or rename it, or choose another name",
-			ErrForeignDatabase, name, regionName, current)
-	}
-	for _, stmt := range []string{
-		fmt.Sprintf("ALTER DATABASE %s OWNER TO %s", quoteIdentifier(name), quoteIdentifier(owner)),
-		fmt.Sprintf("REVOKE ALL ON DATABASE %s FROM PUBLIC", quoteIdentifier(name)),
-	} {
-		if _, err := pool.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("configure database %s in %s: %w", name, regionName, err)
+		if err != nil {
+			// Made meanwhile, by this step run again or by someone else:
+			// look again before touching it.
+			return f.DatabaseEnsure(ctx, regionName, name, owner)
 		}
 	}
+	if err := configureDatabase(ctx, pool, name, owner); err != nil {
+		return fmt.Errorf("configure database %s in %s: %w", name, regionName, err)
+	}
 	return nil
+}
+
+// ownerOurs checks that a database's future owner is a role dbfleet made.
+func ownerOurs(ctx context.Context, q querier, region, owner string) error {
+	if err := ValidateIdentifier("role", owner); err != nil {
+		return err
+	}
+	st, err := roleStateOf(ctx, q, owner)
+	if err != nil {
+		return fmt.Errorf("look up role %s in %s: %w", owner, region, err)
+	}
+	if !st.exists {
+		return fmt.Errorf("role %s does not exist in %s; create it before its database", owner, region)
+	}
+	return st.ours(region, owner)
+}
+
+// configureDatabase gives a database of dbfleet's to owner and takes
+// PUBLIC's default right to connect.
+func configureDatabase(ctx context.Context, q execQuerier, name, owner string) error {
+	return execAll(ctx, q, []string{
+		fmt.Sprintf("ALTER DATABASE %s OWNER TO %s", quoteIdentifier(name), quoteIdentifier(owner)),
+		fmt.Sprintf("REVOKE ALL ON DATABASE %s FROM PUBLIC", quoteIdentifier(name)),
+	})
 }
 
 // DatabaseOwner returns the owner of a database, or "" when it does not
@@ -62,7 +87,8 @@ func (f *Fleet) DatabaseOwner(ctx context.Context, regionName, name string) (str
 		return "", err
 	}
 	var owner string
-	err = pool.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, name).Scan(&owner)
+	err = pool.QueryRow(ctx, `SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_catalog.pg_database
+		WHERE datname OPERATOR(pg_catalog.=) $1`, name).Scan(&owner)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -78,14 +104,17 @@ func (f *Fleet) DatabaseExists(ctx context.Context, regionName, name string) (bo
 	if err != nil {
 		return false, err
 	}
-	var exists bool
-	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+	st, err := databaseStateOf(ctx, pool, name)
+	if err != nil {
 		return false, fmt.Errorf("look up database %s in %s: %w", name, regionName, err)
 	}
-	return exists, nil
+	return st.exists, nil
 }
 
-// DatabaseDrop drops a database if it exists, disconnecting its sessions.
+// DatabaseDrop drops a database of dbfleet's if it exists, disconnecting
+// its sessions. A database of that name that dbfleet did not make is left
+// as it is: the error is a *NameTakenError, for the caller to report or
+// pass over.
 func (f *Fleet) DatabaseDrop(ctx context.Context, regionName, name string) error {
 	if err := ValidateIdentifier("database", name); err != nil {
 		return err
@@ -94,36 +123,53 @@ func (f *Fleet) DatabaseDrop(ctx context.Context, regionName, name string) error
 	if err != nil {
 		return err
 	}
+	st, err := databaseStateOf(ctx, pool, name)
+	if err != nil {
+		return fmt.Errorf("look up database %s in %s: %w", name, regionName, err)
+	}
+	if !st.exists {
+		return nil
+	}
+	if err := st.ours(regionName, name); err != nil {
+		return err
+	}
 	if _, err := pool.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", quoteIdentifier(name))); err != nil {
 		return fmt.Errorf("drop database %s in %s: %w", name, regionName, err)
 	}
 	return nil
 }
 
-// DatabaseOwnerSet gives an existing database to owner and takes PUBLIC's
-// default right to connect, like DatabaseEnsure, but never creates it: a
-// database dropped meanwhile stays dropped (ErrDatabaseMissing).
+// DatabaseOwnerSet gives an existing database of dbfleet's to owner (a role
+// dbfleet made) and takes PUBLIC's default right to connect, like
+// DatabaseEnsure, but never creates it: a database dropped meanwhile stays
+// dropped (ErrDatabaseMissing). Someone else's database is a
+// *NameTakenError.
 func (f *Fleet) DatabaseOwnerSet(ctx context.Context, region, database, owner string) error {
 	if err := ValidateIdentifier("database", database); err != nil {
-		return err
-	}
-	if err := ValidateIdentifier("role", owner); err != nil {
 		return err
 	}
 	pool, err := f.pool(ctx, region)
 	if err != nil {
 		return err
 	}
-	for _, stmt := range []string{
-		fmt.Sprintf("ALTER DATABASE %s OWNER TO %s", quoteIdentifier(database), quoteIdentifier(owner)),
-		fmt.Sprintf("REVOKE ALL ON DATABASE %s FROM PUBLIC", quoteIdentifier(database)),
-	} {
-		if _, err := pool.Exec(ctx, stmt); err != nil {
-			if sqlStateOf(err) == "3D000" {
-				return fmt.Errorf("give database %s in %s to %s: %w", database, region, owner, ErrDatabaseMissing)
-			}
-			return fmt.Errorf("give database %s in %s to %s: %w", database, region, owner, err)
+	st, err := databaseStateOf(ctx, pool, database)
+	if err != nil {
+		return fmt.Errorf("look up database %s in %s: %w", database, region, err)
+	}
+	if !st.exists {
+		return fmt.Errorf("give database %s in %s to %s: %w", database, region, owner, ErrDatabaseMissing)
+	}
+	if err := st.ours(region, database); err != nil {
+		return err
+	}
+	if err := ownerOurs(ctx, pool, region, owner); err != nil {
+		return err
+	}
+	if err := configureDatabase(ctx, pool, database, owner); err != nil {
+		if sqlStateOf(err) == "3D000" {
+			return fmt.Errorf("give database %s in %s to %s: %w", database, region, owner, ErrDatabaseMissing)
 		}
+		return fmt.Errorf("give database %s in %s to %s: %w", database, region, owner, err)
 	}
 	return nil
 }

@@ -135,7 +135,7 @@ func (f *Fleet) ValidateMigrations(ctx context.Context, region string, migration
 		_ = f.DatabaseDrop(cleanup, region, o.Database)
 		_ = f.RoleDrop(cleanup, region, o.Role)
 	}()
-	if err := f.DatabaseEnsure(ctx, region, o.Database, o.Role, false); err != nil {
+	if err := f.DatabaseEnsure(ctx, region, o.Database, o.Role); err != nil {
 		return nil, err
 	}
 	conn, err := f.connectOwner(ctx, o)

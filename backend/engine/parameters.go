@@ -8,7 +8,8 @@ import (
 
 // ParametersApply makes a database's own settings (ALTER DATABASE ... SET)
 // exactly params: it sets each and resets any other the database has.
-// Names and values must have been validated against the allow-list.
+// Names and values must have been validated against the allow-list. A
+// database dbfleet did not make is left as it is (*NameTakenError).
 func (f *Fleet) ParametersApply(ctx context.Context, region, database string, params map[string]string) error {
 	if err := ValidateIdentifier("database", database); err != nil {
 		return err
@@ -17,9 +18,20 @@ func (f *Fleet) ParametersApply(ctx context.Context, region, database string, pa
 	if err != nil {
 		return err
 	}
+	st, err := databaseStateOf(ctx, pool, database)
+	if err != nil {
+		return fmt.Errorf("look up database %s in %s: %w", database, region, err)
+	}
+	if !st.exists {
+		return fmt.Errorf("set parameters of %s in %s: %w", database, region, ErrDatabaseMissing)
+	}
+	if err := st.ours(region, database); err != nil {
+		return err
+	}
 	var current []string
-	err = pool.QueryRow(ctx, `SELECT coalesce(s.setconfig, '{}') FROM pg_database d
-		LEFT JOIN pg_db_role_setting s ON s.setdatabase = d.oid AND s.setrole = 0 WHERE d.datname = $1`, database).Scan(&current)
+	err = pool.QueryRow(ctx, `SELECT coalesce(s.setconfig, '{}') FROM pg_catalog.pg_database d
+		LEFT JOIN pg_catalog.pg_db_role_setting s ON s.setdatabase OPERATOR(pg_catalog.=) d.oid AND s.setrole OPERATOR(pg_catalog.=) 0
+		WHERE d.datname OPERATOR(pg_catalog.=) $1`, database).Scan(&current)
 	if err != nil {
 		return fmt.Errorf("read settings of %s in %s: %w", database, region, err)
 	}

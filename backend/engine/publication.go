@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -30,11 +32,36 @@ func shortName(base, suffix string) string {
 
 // PublicationEnsure makes a source database publishable: a replication role
 // with the least rights it needs (REPLICATION, CONNECT, SELECT on the
-// application's tables) and a publication of every application schema,
-// never the dbfleet ledger.
+// application's tables) and a publication of exactly the application's
+// tables, never the dbfleet ledger. Run it again after a migration adds or
+// drops tables: the publication lists tables (FOR TABLE, which any admin
+// may publish as a member of the tables' owner; FOR TABLES IN SCHEMA needs a
+// superuser), so new ones flow only once it ran. With no tables yet the
+// publication is empty.
+//
+// Before PostgreSQL 16 only a superuser may create a role with
+// REPLICATION; a region that cannot publish is a *MissingError.
 func (f *Fleet) PublicationEnsure(ctx context.Context, region, database, owner, replPassword string) error {
+	pool, err := f.pool(ctx, region)
+	if err != nil {
+		return err
+	}
+	st, err := databaseStateOf(ctx, pool, database)
+	if err != nil {
+		return fmt.Errorf("look up database %s in %s: %w", database, region, err)
+	}
+	if err := st.ours(region, database); err != nil {
+		return err
+	}
+	caps, err := f.RegionCapabilities(ctx, region)
+	if err != nil {
+		return err
+	}
+	if missing := caps.MissingForPublishing(); len(missing) > 0 {
+		return &MissingError{Region: region, Action: "publish " + database + " to replicas", Missing: missing}
+	}
 	role := ReplicationRoleName(database)
-	if err := f.roleEnsure(ctx, region, role, replPassword, "REPLICATION"); err != nil {
+	if err := f.roleEnsure(ctx, region, role, replPassword, true); err != nil {
 		return err
 	}
 	conn, err := f.connectAdmin(ctx, region, database)
@@ -46,41 +73,109 @@ func (f *Fleet) PublicationEnsure(ctx context.Context, region, database, owner, 
 	if err != nil {
 		return fmt.Errorf("list schemas of %s in %s: %w", database, region, err)
 	}
-	stmts := []string{fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", quoteIdentifier(database), quoteIdentifier(role))}
+	r := quoteIdentifier(role)
+	stmts := []string{fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", quoteIdentifier(database), r)}
 	for _, s := range schemas {
 		q := quoteIdentifier(s)
 		stmts = append(stmts,
-			fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO %s", q, quoteIdentifier(role)),
-			fmt.Sprintf("GRANT SELECT ON ALL TABLES IN SCHEMA %s TO %s", q, quoteIdentifier(role)),
-			fmt.Sprintf("ALTER DEFAULT PRIVILEGES FOR ROLE %s IN SCHEMA %s GRANT SELECT ON TABLES TO %s", quoteIdentifier(owner), q, quoteIdentifier(role)))
+			fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO %s", q, r),
+			fmt.Sprintf("GRANT SELECT ON ALL TABLES IN SCHEMA %s TO %s", q, r),
+			fmt.Sprintf("ALTER DEFAULT PRIVILEGES FOR ROLE %s IN SCHEMA %s GRANT SELECT ON TABLES TO %s", quoteIdentifier(owner), q, r))
 	}
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)`, publicationName).Scan(&exists); err != nil {
-		return fmt.Errorf("look up publication of %s in %s: %w", database, region, err)
+	publish, err := publicationChange(ctx, conn, caps.Major())
+	if err != nil {
+		return fmt.Errorf("read publication of %s in %s: %w", database, region, err)
 	}
-	quoted := make([]string, len(schemas))
-	for i, s := range schemas {
-		quoted[i] = quoteIdentifier(s)
-	}
-	switch {
-	case !exists:
-		stmts = append(stmts, fmt.Sprintf("CREATE PUBLICATION %s FOR TABLES IN SCHEMA %s", publicationName, strings.Join(quoted, ", ")))
-	default:
-		stmts = append(stmts, fmt.Sprintf("ALTER PUBLICATION %s SET TABLES IN SCHEMA %s", publicationName, strings.Join(quoted, ", ")))
-	}
-	for _, stmt := range stmts {
-		if _, err := conn.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("publish %s in %s: %w", database, region, err)
-		}
+	stmts = append(stmts, publish...)
+	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return execAll(ctx, tx, stmts) }); err != nil {
+		return fmt.Errorf("publish %s in %s: %w", database, region, err)
 	}
 	return nil
+}
+
+// publicationChange returns the statements that make the publication list
+// exactly the application's tables: none when it does already.
+func publicationChange(ctx context.Context, conn *pgx.Conn, major int) ([]string, error) {
+	tables, err := applicationTables(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	create := "CREATE PUBLICATION " + publicationName
+	if len(tables) > 0 {
+		create += " FOR TABLE " + strings.Join(tables, ", ")
+	}
+	var oid uint32
+	var allTables bool
+	err = conn.QueryRow(ctx, `SELECT oid, puballtables FROM pg_catalog.pg_publication WHERE pubname OPERATOR(pg_catalog.=) $1`,
+		publicationName).Scan(&oid, &allTables)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return []string{create}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, `SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)
+		FROM pg_catalog.pg_publication_rel p JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.prrelid
+		JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		WHERE p.prpubid OPERATOR(pg_catalog.=) $1`, oid)
+	if err != nil {
+		return nil, err
+	}
+	current, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	bySchema := false
+	if major >= 15 {
+		// A publication of schemas, as dbfleet made them before it listed
+		// tables.
+		err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_publication_namespace
+			WHERE pnpubid OPERATOR(pg_catalog.=) $1)`, oid).Scan(&bySchema)
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.Sort(current)
+	switch {
+	case !allTables && !bySchema && slices.Equal(current, tables):
+		return nil, nil
+	case len(tables) > 0 && !allTables:
+		return []string{fmt.Sprintf("ALTER PUBLICATION %s SET TABLE %s", publicationName, strings.Join(tables, ", "))}, nil
+	}
+	// SET TABLE takes at least one table and cannot undo FOR ALL TABLES:
+	// such a publication is made anew, in the same transaction, so no
+	// subscriber sees it missing.
+	return []string{"DROP PUBLICATION " + publicationName, create}, nil
+}
+
+// applicationTables lists, quoted and sorted, the tables a database's
+// application owns that logical replication can carry: permanent tables
+// and partitioned tables (whose partitions go with them) outside
+// PostgreSQL's schemas and dbfleet's ledger.
+func applicationTables(ctx context.Context, conn *pgx.Conn) ([]string, error) {
+	rows, err := conn.Query(ctx, `SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog."char"[]) AND c.relpersistence OPERATOR(pg_catalog.=) 'p'
+		AND NOT c.relispartition
+		AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{dbfleet,information_schema}'::pg_catalog.name[])
+		AND NOT pg_catalog.starts_with(n.nspname::pg_catalog.text, 'pg_')`)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(tables)
+	return tables, nil
 }
 
 // applicationSchemas lists the schemas a database's application owns: all
 // but PostgreSQL's own and dbfleet's ledger.
 func applicationSchemas(ctx context.Context, conn *pgx.Conn) ([]string, error) {
-	rows, err := conn.Query(ctx, `SELECT nspname FROM pg_namespace
-		WHERE nspname NOT IN ('dbfleet', 'information_schema') AND nspname NOT LIKE 'pg\_%' ORDER BY nspname`)
+	rows, err := conn.Query(ctx, `SELECT nspname::pg_catalog.text FROM pg_catalog.pg_namespace
+		WHERE nspname OPERATOR(pg_catalog.<>) ALL ('{dbfleet,information_schema}'::pg_catalog.name[])
+		AND NOT pg_catalog.starts_with(nspname::pg_catalog.text, 'pg_') ORDER BY 1`)
 	if err != nil {
 		return nil, err
 	}

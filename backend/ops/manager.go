@@ -33,16 +33,20 @@ type Regions interface {
 	Names() []string
 	Endpoint(name string) (host string, port int, err error)
 	RoleEnsure(ctx context.Context, region, role, password string) error
-	DatabaseEnsure(ctx context.Context, region, name, owner string, adopt bool) error
+	DatabaseEnsure(ctx context.Context, region, name, owner string) error
 	DatabaseDump(ctx context.Context, o engine.Owner, path string) error
 	RegionCapabilities(ctx context.Context, region string) (*engine.Capabilities, error)
-	DatabaseOwner(ctx context.Context, region, name string) (string, error)
+	DatabaseExists(ctx context.Context, region, name string) (bool, error)
 	DatabaseDrop(ctx context.Context, region, name string) error
 	RoleDrop(ctx context.Context, region, role string) error
 	ParametersApply(ctx context.Context, region, database string, params map[string]string) error
 	OpenOwner(ctx context.Context, o engine.Owner) (*engine.OwnerConn, error)
 	ValidateMigrations(ctx context.Context, region string, migrations []engine.Migration) (*engine.MigrationError, error)
 	PublicationEnsure(ctx context.Context, region, database, owner, replPassword string) error
+	// NameCheck returns an *engine.NameTakenError when a database or role
+	// of these names exists that dbfleet did not make; it changes nothing.
+	NameCheck(ctx context.Context, region, database, ownerRole string) error
+	MarkLegacy(ctx context.Context, region, database, owner, replRole string) (bool, error)
 	SubscriptionEnsure(ctx context.Context, region, database string, src engine.Source) error
 	SubscriptionDrop(ctx context.Context, region, database string) error
 	ReplicationStatusOf(ctx context.Context, region, database string, src engine.Source) (*engine.ReplicationStatus, error)
@@ -446,6 +450,9 @@ func RiverConfig(workers *river.Workers, maxWorkers int, logger *slog.Logger) *r
 				&river.PeriodicJobOpts{RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(retentionInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(legacyMarkInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return LegacyMarkArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true}),
 		},
 		FetchCooldown:     10 * time.Millisecond,

@@ -62,6 +62,9 @@ func (m *Manager) migrate(ctx context.Context, db *store.Database, op *store.Ope
 		if err := m.recordVersions(ctx, db, []int64{mig.Version}, mig.Version); err != nil {
 			return err
 		}
+		if err := m.republish(ctx, db); err != nil {
+			return err
+		}
 		if check, msg := m.healthCheck(ctx, conn, db, schema, mig.Version); check != "" {
 			if err := m.haltRollout(ctx, db, schema, mig.Version, check, msg); err != nil {
 				return err
@@ -183,6 +186,25 @@ func (m *Manager) healthCheck(ctx context.Context, conn *engine.OwnerConn, db *s
 		return m.replicationHealth(ctx, db, schema.Rollout)
 	}
 	return "", ""
+}
+
+// republish makes the publication of a source that has replicas list the
+// tables its last migration added or dropped, before the health check
+// refreshes the replicas' subscriptions: the publication names tables, so a
+// new one flows only once it is listed.
+func (m *Manager) republish(ctx context.Context, db *store.Database) error {
+	if db.ReplicaOf != "" {
+		return nil
+	}
+	replicas, err := replicasOf(ctx, m.store, db)
+	if err != nil || len(replicas) == 0 {
+		return err
+	}
+	src, err := m.source(ctx, db.Region, db.Name)
+	if err != nil {
+		return err
+	}
+	return m.regions.PublicationEnsure(ctx, db.Region, db.Name, db.Owner, src.ReplPassword)
 }
 
 // revertTo runs down migrations from applied down to target, newest first.

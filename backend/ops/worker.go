@@ -41,6 +41,7 @@ func (m *Manager) RegisterWorkers(workers *river.Workers) {
 	river.AddWorker(workers, &operationWorker{m: m})
 	river.AddWorker(workers, &replicationMonitor{m: m})
 	river.AddWorker(workers, &retentionWorker{m: m})
+	river.AddWorker(workers, &legacyMarker{m: m})
 }
 
 func (w *operationWorker) Work(ctx context.Context, job *river.Job[OperationArgs]) error {
@@ -62,9 +63,7 @@ func (m *Manager) steps(kind string, db *store.Database) []step {
 				return m.regions.RoleEnsure(ctx, db.Region, db.Owner, db.Password)
 			}},
 			{"ensure_database", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
-				// Once dbfleet has made the database, a changed owner is drift
-				// to repair; before, it means someone else's database.
-				return m.regions.DatabaseEnsure(ctx, db.Region, db.Name, db.Owner, db.ObservedGeneration > 0)
+				return m.regions.DatabaseEnsure(ctx, db.Region, db.Name, db.Owner)
 			}},
 			{"set_parameters", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
 				return m.regions.ParametersApply(ctx, db.Region, db.Name, db.Parameters)
@@ -89,13 +88,10 @@ func (m *Manager) steps(kind string, db *store.Database) []step {
 		return append(steps,
 			step{"unsubscribe", m.unsubscribe},
 			step{"drop_database", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
-				if ours, err := m.ours(ctx, db); err != nil || !ours {
-					return err
-				}
-				return m.regions.DatabaseDrop(ctx, db.Region, db.Name)
+				return m.leaveForeign(db, m.regions.DatabaseDrop(ctx, db.Region, db.Name))
 			}},
 			step{"drop_role", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
-				return m.regions.RoleDrop(ctx, db.Region, db.Owner)
+				return m.leaveForeign(db, m.regions.RoleDrop(ctx, db.Region, db.Owner))
 			}},
 			step{"drop_replication_role", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
 				// The role a source's replicas connected as (a login with
@@ -104,7 +100,7 @@ func (m *Manager) steps(kind string, db *store.Database) []step {
 				if db.ReplicaOf != "" {
 					return nil
 				}
-				return m.regions.RoleDrop(ctx, db.Region, engine.ReplicationRoleName(db.Name))
+				return m.leaveForeign(db, m.regions.RoleDrop(ctx, db.Region, engine.ReplicationRoleName(db.Name)))
 			}},
 		)
 	}
@@ -112,24 +108,37 @@ func (m *Manager) steps(kind string, db *store.Database) []step {
 }
 
 // ours tells whether the region's database of db's name exists and is
-// dbfleet's to back up and drop. A create that failed because someone else's database
-// had the name leaves that database alone when the record is deleted.
+// dbfleet's to back up.
 func (m *Manager) ours(ctx context.Context, db *store.Database) (bool, error) {
-	owner, err := m.regions.DatabaseOwner(ctx, db.Region, db.Name)
+	err := m.regions.NameCheck(ctx, db.Region, db.Name, "")
+	var taken *engine.NameTakenError
+	if errors.As(err, &taken) {
+		return false, m.leaveForeign(db, err)
+	}
 	if err != nil {
 		return false, err
 	}
-	if owner == "" {
-		m.logger.Warn().Str("region", db.Region).Str("database", db.Name).
-			Msg("Database was already gone; nothing to back up or drop")
-		return false, nil
+	exists, err := m.regions.DatabaseExists(ctx, db.Region, db.Name)
+	if err != nil || exists {
+		return exists, err
 	}
-	if owner != db.Owner && db.ObservedGeneration == 0 {
-		m.logger.Warn().Str("region", db.Region).Str("database", db.Name).
-			Msg("Left a database dbfleet did not create alone")
-		return false, nil
+	m.logger.Warn().Str("region", db.Region).Str("database", db.Name).
+		Msg("Database was already gone; nothing to back up")
+	return false, nil
+}
+
+// leaveForeign passes over a database or role that dbfleet did not make: a
+// delete leaves it as it is and goes on, so that the record of a database
+// whose create was refused (its name was taken) can still be deleted. Any
+// other error is returned.
+func (m *Manager) leaveForeign(db *store.Database, err error) error {
+	var taken *engine.NameTakenError
+	if !errors.As(err, &taken) {
+		return err
 	}
-	return true, nil
+	m.logger.Warn().Str("region", db.Region).Str("database", db.Name).Str("kind", taken.Kind).Str("name", taken.Name).
+		Msg("Left alone an object dbfleet did not create")
+	return nil
 }
 
 // BackupPath is where the final backup a delete operation takes is kept.
