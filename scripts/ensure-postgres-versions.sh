@@ -16,7 +16,7 @@
 # As root, the script refuses a cache the user postgres cannot reach.
 #
 # A major is skipped when its directory holds the marker .complete, written last, naming the pinned
-# version; a partial or outdated directory is fetched anew. Every build is checked by running
+# version; a partial or outdated directory is fetched anew. Concurrent runs take turns (flock). Every build is checked by running
 # `postgres --version` as the user that will run the clusters. The binaries carry RUNPATH
 # $ORIGIN/../lib, so no LD_LIBRARY_PATH is needed.
 set -euo pipefail
@@ -102,6 +102,9 @@ main() {
     log "user $SERVER_USER cannot read $root, so it could not run the builds there; set DBFLEET_PG_CACHE to a directory it can reach"
     exit 1
   fi
+  # One fetch at a time: a second run waits, then finds the builds complete.
+  exec 9>"$root/.lock"
+  flock 9
   for entry in "${VERSIONS[@]}"; do
     major="${entry%%=*}"
     version="${entry#*=}"
