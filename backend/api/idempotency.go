@@ -11,15 +11,8 @@ import (
 	"time"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/failpoint"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
-)
-
-const (
-	// idempotencyLock bounds how long a request in flight holds its key: a
-	// key held by a process that died frees itself after this.
-	idempotencyLock = 2 * time.Minute
-	// idempotencyRetention is how long a key's first answer is kept.
-	idempotencyRetention = 24 * time.Hour
 )
 
 // replayedHeaders are the headers a replayed answer repeats.
@@ -45,11 +38,28 @@ func (b *bufferedResponse) WriteHeader(status int) {
 	}
 }
 
+// idempotencyInFlight answers a request whose key another request is using
+// on this node right now.
+var idempotencyInFlight = &httpError{status: http.StatusConflict, code: apiv1.CodeIdempotencyInFlight,
+	message: "the first request with this Idempotency-Key is still being processed; retry shortly"}
+
+// idempotencyMismatch answers a request whose key answered another request.
+var idempotencyMismatch = &httpError{status: http.StatusUnprocessableEntity, code: apiv1.CodeIdempotencyMismatch,
+	message: "this Idempotency-Key was already used for a different request; use a new key for a new request"}
+
 // idempotent implements the Idempotency-Key header (IETF draft
 // httpapi-idempotency-key-header): the same key and request get the first
-// answer again; the same key with another request is 422; a key whose first
-// request is still in flight is 409. Answers of 5xx are not kept, so the
-// client may retry them.
+// answer again; the same key with another request is 422; while a request
+// with the key runs on this node, 409.
+//
+// Nothing is written before the handler runs. A request that starts an
+// operation records the key's answer in the transaction that inserts the
+// operation (store.IdempotentRequest), so the answer exists exactly when the
+// operation does: a retry after a crash anywhere gets the first operation,
+// or runs afresh when nothing was committed. Of requests with one key on
+// several nodes, the first to commit answers for all. Other answers (a
+// refusal, a schema) are recorded after the handler; answers of 5xx are
+// not, so the client may retry them.
 func (s *Server) idempotent(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		// withBody has read the body within its limit.
@@ -63,103 +73,125 @@ func (s *Server) idempotent(h handlerFunc) handlerFunc {
 			return h(w, r)
 		}
 		if len(key) > 255 {
-			return badRequest("Idempotency-Key is longer than 255 characters")
+			return fieldError(apiv1.HeaderIdempotencyKey, "Idempotency-Key is longer than 255 characters")
 		}
 		principal := principalFrom(r.Context()).Name
 		sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"\n"), body...))
-		requestHash := hex.EncodeToString(sum[:])
+		req := &store.IdempotentRequest{Principal: principal, Key: key, RequestHash: hex.EncodeToString(sum[:]), Answer: operationAnswer}
 
-		replay, err := s.claimIdempotencyKey(r.Context(), principal, key, requestHash)
-		if err != nil {
-			return err
+		slot := principal + "\x00" + key
+		if _, busy := s.keysInFlight.LoadOrStore(slot, struct{}{}); busy {
+			return idempotencyInFlight
 		}
-		if replay != nil {
-			for name, value := range replay.Headers {
-				w.Header().Set(name, value)
-			}
-			w.WriteHeader(replay.Status)
-			_, _ = w.Write(replay.Body)
-			return nil
-		}
+		defer s.keysInFlight.Delete(slot)
 
+		answer, err := s.idempotencyAnswer(r.Context(), req)
+		if err != nil || answer != nil {
+			return replay(w, answer, err)
+		}
+		failpoint.Kill(failpoint.IdempotencyBeforeHandler)
 		buf := &bufferedResponse{header: w.Header()}
-		handlerErr := h(buf, r)
-		if handlerErr != nil {
-			he := toHTTPError(handlerErr)
+		handlerErr := h(buf, r.WithContext(store.WithIdempotentRequest(r.Context(), req)))
+		failpoint.Kill(failpoint.IdempotencyAfterHandler)
+		switch {
+		case errors.Is(handlerErr, store.ErrIdempotencyKeyAnswered):
+			// Another request with the key committed first: its answer
+			// is this one's.
+			answer, err := s.idempotencyAnswer(context.WithoutCancel(r.Context()), req)
+			return replay(w, answer, err)
+		case handlerErr != nil && clientGone(r, handlerErr):
+			return handlerErr
+		case handlerErr != nil:
 			buf = &bufferedResponse{header: w.Header()}
-			writeError(buf, requestIDFrom(r.Context()), he)
+			writeError(buf, requestIDFrom(r.Context()), toHTTPError(handlerErr))
 		}
-		if err := s.recordIdempotencyKey(context.WithoutCancel(r.Context()), principal, key, requestHash, buf); err != nil {
-			s.logger.Error().Str("requestId", requestIDFrom(r.Context())).Err(err).Msg("Failed to record idempotency key")
+		if buf.status >= 500 {
+			s.logger.Error().Str("requestId", requestIDFrom(r.Context())).Err(handlerErr).Msg("Request failed")
+		} else if answer, err := s.recordIdempotencyKey(context.WithoutCancel(r.Context()), req, buf); err != nil || answer != nil {
+			// The operation's transaction recorded the answer, or a
+			// request with the key on another node did first.
+			return replay(w, answer, err)
 		}
 		w.WriteHeader(buf.status)
 		_, _ = w.Write(buf.body.Bytes())
-		if handlerErr != nil && buf.status >= 500 {
-			s.logger.Error().Str("requestId", requestIDFrom(r.Context())).Err(handlerErr).Msg("Request failed")
-		}
 		return nil
 	}
 }
 
-// claimIdempotencyKey returns the stored answer to replay, or nil when this
-// request now holds the key and must run. The claim is an insert that only
-// one of the requests racing for a key wins, on any number of nodes.
-func (s *Server) claimIdempotencyKey(ctx context.Context, principal, key, requestHash string) (*store.IdempotencyKey, error) {
-	inFlight := &httpError{status: http.StatusConflict, code: apiv1.CodeIdempotencyInFlight,
-		message: "the first request with this Idempotency-Key is still being processed; retry shortly"}
-	var replay *store.IdempotencyKey
-	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		now := time.Now().UTC()
-		claim := &store.IdempotencyKey{
-			Principal: principal, Key: key, RequestHash: requestHash, State: store.IdempotencyInFlight,
-			CreatedAt: now, LockedUntil: now.Add(idempotencyLock),
-		}
-		if claimed, err := tx.IdempotencyKeyClaim(ctx, claim); err != nil || claimed {
-			return err
-		}
-		existing, err := tx.IdempotencyKeyGet(ctx, principal, key)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			// Its first request failed with a 5xx a moment ago: retrying
-			// is right.
-			return inFlight
-		case err != nil:
-			return err
-		case existing.State == store.IdempotencyCompleted && now.Sub(existing.CreatedAt) > idempotencyRetention:
-		case existing.RequestHash != requestHash:
-			return &httpError{status: http.StatusUnprocessableEntity, code: apiv1.CodeIdempotencyMismatch,
-				message: "this Idempotency-Key was already used for a different request; use a new key for a new request"}
-		case existing.State == store.IdempotencyCompleted:
-			replay = existing
-			return nil
-		case now.Before(existing.LockedUntil):
-			return inFlight
-		}
-		// The record is stale (an old answer, or a request whose process
-		// died): take it over, unless another request just did.
-		if replaced, err := tx.IdempotencyKeyReplace(ctx, claim, existing); err != nil || replaced {
-			return err
-		}
-		return inFlight
-	})
-	return replay, err
+// replay writes a recorded answer, or returns err. No answer where one was
+// just seen (it expired in between) asks the client to retry.
+func replay(w http.ResponseWriter, answer *store.IdempotencyKey, err error) error {
+	if err != nil {
+		return err
+	}
+	if answer == nil {
+		return idempotencyInFlight
+	}
+	for name, value := range answer.Headers {
+		w.Header().Set(name, value)
+	}
+	w.WriteHeader(answer.Status)
+	_, _ = w.Write(answer.Body)
+	return nil
 }
 
-func (s *Server) recordIdempotencyKey(ctx context.Context, principal, key, requestHash string, resp *bufferedResponse) error {
-	return s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		if resp.status >= 500 {
-			return tx.IdempotencyKeyDelete(ctx, principal, key)
-		}
-		headers := map[string]string{}
-		for _, name := range replayedHeaders {
-			if v := resp.header.Get(name); v != "" {
-				headers[name] = v
-			}
-		}
-		now := time.Now().UTC()
-		return tx.IdempotencyKeyPut(ctx, &store.IdempotencyKey{
-			Principal: principal, Key: key, RequestHash: requestHash, State: store.IdempotencyCompleted,
-			Status: resp.status, Headers: headers, Body: resp.body.Bytes(), CreatedAt: now, LockedUntil: now,
-		})
+// idempotencyAnswer returns the key's live answer to req, nil when it has
+// none, or the 422 of a key that answered another request.
+func (s *Server) idempotencyAnswer(ctx context.Context, req *store.IdempotentRequest) (*store.IdempotencyKey, error) {
+	existing, err := s.store.IdempotencyKeyGet(ctx, req.Principal, req.Key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case !store.IdempotencyKeyLive(existing, time.Now().UTC()):
+		return nil, nil
+	case existing.RequestHash != req.RequestHash:
+		return nil, idempotencyMismatch
+	}
+	return existing, nil
+}
+
+// recordIdempotencyKey records resp as the key's answer. When the key
+// already has a live answer (the operation's transaction recorded it, or
+// another request with the key), it returns that answer instead.
+func (s *Server) recordIdempotencyKey(ctx context.Context, req *store.IdempotentRequest, resp *bufferedResponse) (*store.IdempotencyKey, error) {
+	now := time.Now().UTC()
+	record := &store.IdempotencyKey{
+		Principal: req.Principal, Key: req.Key, RequestHash: req.RequestHash, State: store.IdempotencyCompleted,
+		Status: resp.status, Headers: keptHeaders(resp.header), Body: resp.body.Bytes(), CreatedAt: now, LockedUntil: now,
+	}
+	var recorded bool
+	err := s.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		recorded, err = tx.IdempotencyKeyRecord(ctx, record)
+		return err
 	})
+	if err != nil || recorded {
+		return nil, err
+	}
+	answer, err := s.idempotencyAnswer(ctx, req)
+	if err == nil && answer == nil {
+		// Recorded a moment ago and already gone: send this answer.
+		return record, nil
+	}
+	return answer, err
+}
+
+func keptHeaders(header http.Header) map[string]string {
+	kept := map[string]string{}
+	for _, name := range replayedHeaders {
+		if v := header.Get(name); v != "" {
+			kept[name] = v
+		}
+	}
+	return kept
+}
+
+// operationAnswer is the answer to a request that started op: 202, where to
+// poll, and when, exactly as writeOperationAccepted sends it.
+func operationAnswer(op *store.Operation) (*store.IdempotencyKey, error) {
+	buf := &bufferedResponse{header: http.Header{}}
+	writeOperationAccepted(buf, op)
+	return &store.IdempotencyKey{Status: buf.status, Headers: keptHeaders(buf.header), Body: buf.body.Bytes()}, nil
 }

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
-	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,55 +15,78 @@ import (
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
 )
 
+// put sends PUT /v1/databases/westeurope/orders with body and key.
+func (b *securityBundle) put(t *testing.T, body, key string) answer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, b.url+"/v1/databases/westeurope/orders", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", bearer(b.tokens["write"]))
+	req.Header.Set(apiv1.HeaderIdempotencyKey, key)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return answer{status: resp.StatusCode, header: resp.Header, raw: raw}
+}
+
 func TestIdempotencyKeyLifecycle(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "state.db"), store.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	s := &Server{store: st}
 
-	replay, err := s.claimIdempotencyKey(ctx, "dev", "k", "hash-a")
-	require.NoError(t, err)
-	require.Nil(t, replay, "a new key runs the request")
+	t.Run("ReplaysTheFirstAnswer", func(t *testing.T) {
+		t.Parallel()
+		b := setupSecurity(t, RateLimit{PerSecond: -1})
+		first := b.put(t, `{"skip_final_backup": true}`, "k")
+		require.Equal(t, http.StatusAccepted, first.status, "%s", first.raw)
+		again := b.put(t, `{"skip_final_backup": true}`, "k")
+		require.Equal(t, http.StatusAccepted, again.status)
+		require.Equal(t, string(first.raw), string(again.raw))
+		require.Equal(t, first.header.Get(apiv1.HeaderOperationLocation), again.header.Get(apiv1.HeaderOperationLocation))
+		require.Equal(t, int64(1), b.ops.reached.Load(), "the retry did not run again")
 
-	_, err = s.claimIdempotencyKey(ctx, "dev", "k", "hash-a")
-	require.Equal(t, http.StatusConflict, toHTTPError(err).status, "while the first is in flight")
-	require.Equal(t, apiv1.CodeIdempotencyInFlight, toHTTPError(err).code)
+		other := b.put(t, `{"skip_final_backup": false}`, "k")
+		require.Equal(t, http.StatusUnprocessableEntity, other.status, "another request with the same key: %s", other.raw)
+		require.Equal(t, int64(1), b.ops.reached.Load())
+	})
 
-	_, err = s.claimIdempotencyKey(ctx, "dev", "k", "hash-b")
-	require.Equal(t, http.StatusUnprocessableEntity, toHTTPError(err).status, "another request with the same key")
+	t.Run("DoesNotKeepFaults", func(t *testing.T) {
+		t.Parallel()
+		b := setupSecurity(t, RateLimit{PerSecond: -1})
+		b.ops.applyErr = errors.New("the store is down")
+		require.Equal(t, http.StatusInternalServerError, b.put(t, `{}`, "k5").status)
+		require.Equal(t, http.StatusInternalServerError, b.put(t, `{}`, "k5").status)
+		require.Equal(t, int64(2), b.ops.reached.Load(), "a 5xx is not kept: the retry runs")
+	})
 
-	replay, err = s.claimIdempotencyKey(ctx, "other-token", "k", "hash-b")
-	require.NoError(t, err)
-	require.Nil(t, replay, "keys are per token")
+	t.Run("KeepsRefusals", func(t *testing.T) {
+		t.Parallel()
+		b := setupSecurity(t, RateLimit{PerSecond: -1})
+		b.ops.applyErr = &httpError{status: http.StatusConflict, code: apiv1.CodeConflict, message: "no"}
+		require.Equal(t, http.StatusConflict, b.put(t, `{}`, "k4").status)
+		require.Equal(t, http.StatusConflict, b.put(t, `{}`, "k4").status)
+		require.Equal(t, int64(1), b.ops.reached.Load())
+	})
 
-	resp := &bufferedResponse{header: http.Header{"Operation-Location": {"/v1/operations/op-1"}, "X-Other": {"x"}}, status: http.StatusAccepted}
-	resp.body.WriteString(`{"id":"op-1"}`)
-	require.NoError(t, s.recordIdempotencyKey(ctx, "dev", "k", "hash-a", resp))
-	replay, err = s.claimIdempotencyKey(ctx, "dev", "k", "hash-a")
-	require.NoError(t, err)
-	require.Equal(t, http.StatusAccepted, replay.Status)
-	require.Equal(t, `{"id":"op-1"}`, string(replay.Body))
-	require.Equal(t, map[string]string{"Operation-Location": "/v1/operations/op-1"}, replay.Headers, "only the listed headers replay")
-
-	// A 5xx answer is not kept: the client may retry with the same key.
-	_, err = s.claimIdempotencyKey(ctx, "dev", "k5", "hash")
-	require.NoError(t, err)
-	require.NoError(t, s.recordIdempotencyKey(ctx, "dev", "k5", "hash", &bufferedResponse{header: http.Header{}, status: 503}))
-	replay, err = s.claimIdempotencyKey(ctx, "dev", "k5", "hash")
-	require.NoError(t, err)
-	require.Nil(t, replay)
-
-	// A key held by a request whose process died frees itself after the lock.
-	require.NoError(t, st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		past := time.Now().Add(-time.Hour)
-		return tx.IdempotencyKeyPut(ctx, &store.IdempotencyKey{Principal: "dev", Key: "stale", RequestHash: "h",
-			State: store.IdempotencyInFlight, CreatedAt: past, LockedUntil: past.Add(idempotencyLock)})
-	}))
-	replay, err = s.claimIdempotencyKey(ctx, "dev", "stale", "h")
-	require.NoError(t, err)
-	require.Nil(t, replay)
+	t.Run("DeadRecordsAnswerNothing", func(t *testing.T) {
+		t.Parallel()
+		b := setupSecurity(t, RateLimit{PerSecond: -1})
+		ctx := context.Background()
+		past := time.Now().Add(-store.IdempotencyAnswerKept - time.Hour).UTC()
+		require.NoError(t, b.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			// Left in flight by an earlier version whose process died, and
+			// an answer past its retention.
+			if err := tx.IdempotencyKeyPut(ctx, &store.IdempotencyKey{Principal: "write-token", Key: "stale", RequestHash: "h",
+				State: store.IdempotencyInFlight, CreatedAt: time.Now().UTC(), LockedUntil: time.Now().Add(time.Hour).UTC()}); err != nil {
+				return err
+			}
+			return tx.IdempotencyKeyPut(ctx, &store.IdempotencyKey{Principal: "write-token", Key: "old", RequestHash: "h",
+				State: store.IdempotencyCompleted, Status: 409, CreatedAt: past, LockedUntil: past})
+		}))
+		require.Equal(t, http.StatusAccepted, b.put(t, `{}`, "stale").status, "free at once")
+		require.Equal(t, http.StatusAccepted, b.put(t, `{}`, "old").status)
+		require.Equal(t, http.StatusAccepted, b.put(t, `{}`, "old").status)
+		require.Equal(t, int64(2), b.ops.reached.Load())
+	})
 }
 
 func TestToHTTPError(t *testing.T) {

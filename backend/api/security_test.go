@@ -30,6 +30,8 @@ type fakeOperations struct {
 	// holdWaits makes OperationWait last its whole timeout, like a wait
 	// on an operation that does not finish.
 	holdWaits bool
+	// applyErr, when set, is DatabaseApply's answer.
+	applyErr error
 }
 
 func (f *fakeOperations) op(region, name string) *store.Operation {
@@ -40,6 +42,10 @@ func (f *fakeOperations) op(region, name string) *store.Operation {
 }
 
 func (f *fakeOperations) DatabaseApply(_ context.Context, p *ops.DatabaseApplyParams) (*store.Operation, error) {
+	if f.applyErr != nil {
+		f.reached.Add(1)
+		return nil, f.applyErr
+	}
 	return f.op(p.Region, p.Name), nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,6 +90,9 @@ type Server struct {
 	// secretKey is handed to the dashboard.
 	secretKey []byte
 	limits    Limits
+	// keysInFlight holds the Idempotency-Keys of requests running on this
+	// node, by principal and key.
+	keysInFlight sync.Map
 }
 
 // Drain makes /readyz answer 503 from now on, so that load balancers send

@@ -134,6 +134,7 @@ func (s *Postgres) InTx(ctx context.Context, fn func(ctx context.Context, tx Tx)
 		_ = pgTx.Rollback(context.WithoutCancel(ctx))
 		return err
 	}
+	tx.beforeCommit()
 	if err := pgTx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit transaction: %w", err)
 	}

@@ -99,6 +99,7 @@ func (s *SQLite) InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) e
 		_ = sqlTx.Rollback()
 		return err
 	}
+	tx.beforeCommit()
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit transaction: %w", err)
 	}

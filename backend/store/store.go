@@ -96,6 +96,11 @@ type Tx interface {
 	// the record is still prev (same state, creation and lock), and tells
 	// whether it did: of nodes replacing one stale record, one wins.
 	IdempotencyKeyReplace(ctx context.Context, key, prev *IdempotencyKey) (bool, error)
+	// IdempotencyKeyRecord records key's answer unless its key has a live
+	// one (IdempotencyKeyLive at key.CreatedAt), replacing a record that no
+	// longer answers, and tells whether it did. Of requests racing to
+	// answer one key, on any number of nodes, one wins.
+	IdempotencyKeyRecord(ctx context.Context, key *IdempotencyKey) (bool, error)
 	IdempotencyKeyDelete(ctx context.Context, principal, key string) error
 	// IdempotencyKeysDeleteBefore forgets the keys made before t and returns
 	// how many.
@@ -248,7 +253,8 @@ type OperationListParams struct {
 	Limit int
 }
 
-// Idempotency key states.
+// Idempotency key states. Only earlier versions wrote IdempotencyInFlight;
+// such a record answers nothing (IdempotencyKeyLive).
 const (
 	IdempotencyInFlight  = "in_flight"
 	IdempotencyCompleted = "completed"
@@ -265,8 +271,10 @@ type IdempotencyKey struct {
 	Headers     map[string]string
 	Body        []byte
 	CreatedAt   time.Time
-	// LockedUntil bounds how long an in-flight request holds the key, so a
-	// key whose request died with its process does not block retries forever.
+	// LockedUntil is when an in-flight record of an earlier version stopped
+	// holding its key. Keys are no longer held while a request runs (an
+	// answer is written with the effect it answers for), so a new record
+	// has LockedUntil = CreatedAt.
 	LockedUntil time.Time
 }
 

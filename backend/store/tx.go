@@ -17,6 +17,9 @@ type storeTx struct {
 	// lock takes a transaction-scoped named lock; nil where a write
 	// transaction already excludes every other (SQLite).
 	lock func(ctx context.Context, name string) error
+	// answeredKey is set once the transaction recorded the answer of the
+	// idempotent request it runs for.
+	answeredKey bool
 }
 
 func (t *storeTx) Lock(ctx context.Context, name string) error {

@@ -285,6 +285,7 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 	exerciseSecurity(t, newStore)
 	exerciseReconcile(t, newStore)
 	exerciseHistory(t, newStore)
+	exerciseIdempotency(t, newStore)
 
 	t.Run("JobInsertCommitsWithTransaction", func(t *testing.T) {
 		t.Parallel()
