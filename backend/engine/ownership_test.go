@@ -88,6 +88,15 @@ func TestConformanceOwnership(t *testing.T) {
 					t.Run("LeavesForeignObjects", func(t *testing.T) { p.leavesForeign(t, admin.fleet, foreign) })
 				})
 			}
+			if p.major >= 16 {
+				// createrole_self_grant gives the admin more of each role it
+				// creates; dbfleet neither needs nor minds it.
+				t.Run("SelfGrant", func(t *testing.T) {
+					p.exec(t, "postgres", fmt.Sprintf(`ALTER ROLE %s SET createrole_self_grant = 'set, inherit'`, p.region.AdminUser))
+					defer p.exec(t, "postgres", fmt.Sprintf(`ALTER ROLE %s RESET createrole_self_grant`, p.region.AdminUser))
+					p.lifecycle(t, newFleet(t, p.region.AdminDSN()), "selfgrant", true)
+				})
+			}
 			t.Run("MarksLegacy", func(t *testing.T) { p.marksLegacy(t, p.super) })
 			t.Run("RefusesForeignMarker", func(t *testing.T) { p.refusesForeignMarker(t) })
 		})
