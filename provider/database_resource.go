@@ -529,6 +529,7 @@ func (r *databaseResource) ValidateConfig(ctx context.Context, req resource.Vali
 func (r *databaseResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if !req.State.Raw.IsNull() {
 		refuseProtectedDelete(ctx, req, resp)
+		r.refuseUnbackedDelete(ctx, req, resp)
 	}
 	if req.Plan.Raw.IsNull() || resp.Diagnostics.HasError() {
 		return
@@ -1026,6 +1027,8 @@ func addDatabasePlanError(diags *diag.Diagnostics, err error, region, name, sche
 			"database %q in region %q down to %s of schema %q: %s\n\nA downgrade runs the down SQL of each version above "+
 			"the target. Add down SQL to those migrations of the dbfleet_schema, or keep schema_version where it is.",
 			name, region, target, schemaName, apiErr))
+	case apiv1.CodeFailedPrecondition, apiv1.CodeNameTaken:
+		addRegionRefusal(diags, apiErr, region, name)
 	case apiv1.CodeInvalidArgument:
 		blames := databaseBlames
 		if schemaChanges {

@@ -37,6 +37,8 @@ type regionModel struct {
 	ServerVersion  types.String `tfsdk:"server_version"`
 	DatabasesCount types.Int64  `tfsdk:"databases_count"`
 	Error          types.String `tfsdk:"error"`
+	// Capabilities is nil (null) while the region does not answer.
+	Capabilities *capabilitiesModel `tfsdk:"capabilities"`
 }
 
 // Metadata names the data source dbfleet_regions.
@@ -81,6 +83,7 @@ func (d *regionsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 							MarkdownDescription: "Why the region is unhealthy. Null when it is healthy.",
 							Computed:            true,
 						},
+						"capabilities": capabilitiesAttribute(),
 					},
 				},
 			},
@@ -119,6 +122,7 @@ func newRegionModel(r apiv1.Region) regionModel {
 		ServerVersion:  stringOrNull(r.ServerVersion),
 		DatabasesCount: types.Int64Value(int64(r.DatabasesCount)),
 		Error:          stringOrNull(r.Error),
+		Capabilities:   newCapabilitiesModel(r.Capabilities),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
 )
@@ -15,4 +16,13 @@ func (c *Client) RegionList(ctx context.Context) ([]apiv1.Region, error) {
 		return nil, fmt.Errorf("listing regions: %w", err)
 	}
 	return list.Regions, nil
+}
+
+// RegionGet returns one region, with its health and capabilities.
+func (c *Client) RegionGet(ctx context.Context, name string) (*apiv1.Region, error) {
+	var region apiv1.Region
+	if err := c.do(ctx, request{method: http.MethodGet, path: "/v1/regions/" + url.PathEscape(name)}, &region); err != nil {
+		return nil, fmt.Errorf("reading region %s: %w", name, err)
+	}
+	return &region, nil
 }
