@@ -105,6 +105,7 @@ func errorDetails(err error) map[string]string {
 // Both carry the request field at fault, for clients to point at. Nil for other errors.
 func regionRefusal(err error) *httpError {
 	var missing *engine.MissingError
+	var taken *engine.NameTakenError
 	switch {
 	case errors.As(err, &missing):
 		field := "region"
@@ -115,6 +116,10 @@ func regionRefusal(err error) *httpError {
 		return &httpError{status: http.StatusConflict, code: apiv1.CodeFailedPrecondition, message: err.Error(),
 			details: map[string]string{apiv1.DetailField: field, apiv1.DetailRegion: missing.Region,
 				apiv1.DetailAction: missing.Action, apiv1.DetailMissing: strings.Join(missing.Missing, "; ")}}
+	case errors.As(err, &taken):
+		return &httpError{status: http.StatusConflict, code: apiv1.CodeNameTaken, message: err.Error(),
+			details: map[string]string{apiv1.DetailField: "name", apiv1.DetailRegion: taken.Region,
+				apiv1.DetailObject: taken.Kind + " " + taken.Name}}
 	}
 	return nil
 }

@@ -40,11 +40,14 @@ func (m *Manager) DatabasePlan(ctx context.Context, params *DatabaseApplyParams)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	plan, err := m.planApply(ctx, m.store, current, params)
-	if err != nil {
+	// What the regions cannot do comes first: a replica's source that does
+	// not exist yet, which planApply refuses, is one the same apply may
+	// create, and the plan would not show the refusal before it.
+	if err := m.checkRegions(ctx, current, params); err != nil {
 		return nil, err
 	}
-	if err := m.checkRegions(ctx, current, params); err != nil {
+	plan, err := m.planApply(ctx, m.store, current, params)
+	if err != nil {
 		return nil, err
 	}
 	if plan.schema != nil && plan.TargetVersion > plan.CurrentVersion {

@@ -51,8 +51,15 @@ func (m *Manager) checkRegions(ctx context.Context, current *store.Database, par
 	if missing := caps.MissingForDatabases(); missing != nil {
 		return refuse("region", params.Region, "create databases", missing, "")
 	}
-	if params.ReplicaOf == "" {
-		return nil
+	if err := m.regions.NameCheck(ctx, params.Region, params.Name, OwnerRoleName(params.Name)); err != nil {
+		var taken *engine.NameTakenError
+		if errors.As(err, &taken) {
+			return err
+		}
+		m.logger.Warn().Str("region", params.Region).Str("database", params.Name).Err(err).Msg("Name check failed")
+	}
+	if params.ReplicaOf == "" || params.ReplicaOf == params.Region || !m.regions.Has(params.ReplicaOf) {
+		return nil // planApply says what is wrong with such a replica_of
 	}
 	if missing := caps.MissingForSubscribing(); missing != nil {
 		return refuse("replica_of", params.Region, "hold replicas", missing, "keep this database out of replica_of, or replicate into a region that can")
@@ -145,8 +152,12 @@ func refuse(field, region, action string, missing []string, hint string) error {
 // that a step failed: a region that cannot do what the step needs, or a name someone else has.
 func stepErrorCode(err error, fallback string) string {
 	var missing *engine.MissingError
-	if errors.As(err, &missing) {
+	var taken *engine.NameTakenError
+	switch {
+	case errors.As(err, &missing):
 		return apiv1.CodeFailedPrecondition
+	case errors.As(err, &taken):
+		return apiv1.CodeNameTaken
 	}
 	return fallback
 }
