@@ -4,7 +4,8 @@
 #   demo.sh up    start `bin/dbfleetd dev` in the background (data, logs and pid file in
 #                 .dbfleet-dev/), apply examples/stamp/schema, then examples/stamp for every
 #                 examples/stamp/regions/*.tfvars, canary first
-#   demo.sh down  destroy what up applied and stop dbfleetd (SIGTERM)
+#   demo.sh down  destroy what up applied, stop dbfleetd (SIGTERM) and remove the dev fleet's
+#                 files: .dbfleet-dev/ and the clusters dbfleetd kept under /var/tmp
 #
 # Each region has its own Terraform state: a workspace named after the region
 # (examples/stamp/terraform.tfstate.d/<region>/). The schema that the regions' databases run has
@@ -114,11 +115,40 @@ up() {
   echo "make demo-down destroys the databases and stops it."
 }
 
+# remove_fleet removes the files of the stopped dev fleet: the clusters that dbfleetd kept outside
+# the data directory (when the user postgres cannot enter the checkout), each in the directory
+# /var/tmp/dbfleet-dev-<hash> whose owner file names the data directory on its first line, and the
+# data directory.
+remove_fleet() {
+  local data owner parent pid_path pid
+  [[ -d "$dev_dir" ]] || return 0
+  data="$PWD/$dev_dir" # dbfleetd dev records its data directory made absolute, as here
+  for owner in /var/tmp/dbfleet-dev-*/owner; do
+    parent="$(dirname "$owner")"
+    if [[ -L "$parent" || -L "$owner" || ! -f "$owner" || "$(head -n 1 "$owner")" != "$data" ]]; then
+      continue
+    fi
+    for pid_path in "$parent"/*/data/postmaster.pid; do
+      [[ -f "$pid_path" ]] || continue
+      pid="$(head -n 1 "$pid_path")"
+      if kill -0 "$pid" 2>/dev/null; then
+        echo "the PostgreSQL server of $(dirname "$(dirname "$pid_path")") still runs (pid $pid); stop it and run make demo-down again" >&2
+        exit 1
+      fi
+    done
+    echo "removing the dev clusters in $parent"
+    rm -rf "$parent"
+  done
+  echo "removing $dev_dir"
+  rm -rf "$dev_dir"
+}
+
 down() {
   local tf region pid
   if ! dbfleetd_running; then
     echo "dbfleetd is not running: nothing to destroy"
     rm -f "$pid_file"
+    remove_fleet
     return
   fi
   tf="$(scripts/ensure-terraform.sh)"
@@ -150,7 +180,7 @@ down() {
     echo "dbfleetd (pid $pid) still runs 60 s after SIGTERM; see $log_file" >&2
     exit 1
   fi
-  rm -f "$pid_file" "$env_file"
+  remove_fleet
 }
 
 case "${1:-}" in

@@ -187,7 +187,7 @@ func (c *cluster) prepareDirs() (regionState, error) {
 	}
 	c.setState(st)
 	if st.ClusterDir != filepath.Join(metaDir, "cluster") {
-		if err := ensurePrivateDir(filepath.Dir(st.ClusterDir), c.user); err != nil {
+		if err := claimFallbackParent(filepath.Dir(st.ClusterDir), c.dataDir, c.user); err != nil {
 			return regionState{}, err
 		}
 	}

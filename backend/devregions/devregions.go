@@ -10,7 +10,9 @@
 // When the PostgreSQL server user cannot reach regions/<name>/ (dbfleetd runs as root, so the
 // clusters run as the user postgres, and a parent directory such as /root is closed to it), or when
 // the Unix socket path would be too long, the cluster lives in
-// /var/tmp/dbfleet-dev-<hash of DataDir>/<name>/ instead, and region.json remembers where.
+// /var/tmp/dbfleet-dev-<hash of DataDir>/<name>/ instead, and region.json remembers where. That
+// directory's owner file names DataDir and the id in DataDir/fallback.id, so that Start removes
+// the clusters of a data directory that is gone (fallback_sweep.go).
 package devregions
 
 import (
@@ -142,6 +144,7 @@ func Start(ctx context.Context, opts Options) (*Fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting dev regions: %w", err)
 	}
+	sweepFallback(fallbackRoot, srvUser, opts.Logger) // the clusters of data directories that are gone
 
 	f := &Fleet{log: opts.Logger}
 	var dirMu sync.Mutex

@@ -15,6 +15,10 @@ import (
 // /tmp it is not emptied at boot, so the clusters survive a reboot.
 const fallbackRoot = "/var/tmp"
 
+// fallbackPrefix begins the name of the directory under fallbackRoot that holds the clusters of
+// one data directory.
+const fallbackPrefix = "dbfleet-dev-"
+
 // maxSocketPath is the longest Unix socket path PostgreSQL accepts: sizeof(sockaddr_un.sun_path)
 // less the terminating NUL.
 const maxSocketPath = 107
@@ -53,7 +57,7 @@ func placeCluster(dataDir, metaDir, name string, u serverUser) (placement, error
 // per data directory, so that several dev fleets on one machine never share a cluster.
 func fallbackDir(dataDir, name string) string {
 	sum := sha256.Sum256([]byte(dataDir))
-	return filepath.Join(fallbackRoot, "dbfleet-dev-"+hex.EncodeToString(sum[:6]), name)
+	return filepath.Join(fallbackRoot, fallbackPrefix+hex.EncodeToString(sum[:6]), name)
 }
 
 // firstUnsearchable returns the first of dir and its ancestors, from the root down, that the user

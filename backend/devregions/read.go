@@ -42,7 +42,7 @@ func RemoveClusters(dataDir string, names ...string) error {
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, fmt.Errorf("remove cluster of dev region %s: %w", name, err))
 		}
-		_ = os.Remove(filepath.Dir(dir)) // only once empty
+		_ = removeFallbackParentIfEmpty(filepath.Dir(dir))
 	}
 	return errors.Join(errs...)
 }

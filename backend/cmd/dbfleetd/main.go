@@ -68,6 +68,7 @@ func run(ctx context.Context, args []string, logger zerolog.Logger) error {
 
 func runDev(ctx context.Context, args []string, logger zerolog.Logger) error {
 	flags := flag.NewFlagSet("dev", flag.ContinueOnError)
+	flags.Usage = devUsage(flags)
 	dataDir := flags.String("data-dir", "./.dbfleet-dev", "directory for the state file, backups and the dev regions' clusters")
 	listen := flags.String("listen", "127.0.0.1:8580", "HTTP listen address; port 0 picks a free port")
 	tlsFlags := addTLSFlags(flags)
@@ -79,7 +80,9 @@ func runDev(ctx context.Context, args []string, logger zerolog.Logger) error {
 			"like a managed service's; the superuser stays in DATA-DIR/regions/*/region.json); "+devregions.EnvAdmin+" sets the default")
 	pgBinDir := flags.String("pg-bin-dir", "", "directory of the regions' initdb and postgres (such as one of scripts/ensure-postgres-versions.sh); "+
 		"default: "+pgbin.EnvBinDir+", pg_config --bindir, the newest /usr/lib/postgresql/*/bin")
-	if err := flags.Parse(args); err != nil {
+	if err := flags.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil // the help was asked for and printed
+	} else if err != nil {
 		return err
 	}
 	adminKind, err := devregions.ParseAdminKind(*admin)
