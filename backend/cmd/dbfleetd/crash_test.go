@@ -67,6 +67,8 @@ type node struct {
 	log    string
 	client *daemontest.Client
 	cmd    *exec.Cmd
+	// env is added to the environment of the next start.
+	env []string
 }
 
 // newNode makes a node with a SQLite state file of its own, serving the
@@ -115,6 +117,7 @@ func (n *node) start() {
 	defer logFile.Close()
 	n.cmd = exec.Command(dbfleetd, "serve", "--config", n.config)
 	n.cmd.Stderr = logFile
+	n.cmd.Env = append(os.Environ(), n.env...)
 	require.NoError(n.t, n.cmd.Start())
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
