@@ -74,6 +74,7 @@ func StartFleetWith(opts FleetOptions) (*Fleet, error) {
 		Admin:   admin,
 	})
 	if err != nil {
+		_ = devregions.RemoveClusters(dir, opts.Names...) // a failed start may have made some
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("start dev regions: %w", err)
 	}
