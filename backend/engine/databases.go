@@ -142,8 +142,12 @@ func (f *Fleet) DatabaseDrop(ctx context.Context, regionName, name string) error
 // DatabaseOwnerSet gives an existing database of dbfleet's to owner (a role
 // dbfleet made) and takes PUBLIC's default right to connect, like
 // DatabaseEnsure, but never creates it: a database dropped meanwhile stays
-// dropped (ErrDatabaseMissing). Someone else's database is a
-// *NameTakenError.
+// dropped (ErrDatabaseMissing). It is the reconciler's repair of a database
+// dbfleetd's store says it made, so it also takes back a database the admin
+// role itself owns, as a DBA leaves it who dropped the owner role after
+// REASSIGN OWNED BY ... TO CURRENT_USER (DatabaseEnsure does not: a
+// database the admin made by hand is not dbfleet's to take). Any other
+// owner's database is a *NameTakenError.
 func (f *Fleet) DatabaseOwnerSet(ctx context.Context, region, database, owner string) error {
 	if err := ValidateIdentifier("database", database); err != nil {
 		return err
@@ -159,8 +163,10 @@ func (f *Fleet) DatabaseOwnerSet(ctx context.Context, region, database, owner st
 	if !st.exists {
 		return fmt.Errorf("give database %s in %s to %s: %w", database, region, owner, ErrDatabaseMissing)
 	}
-	if err := st.ours(region, database); err != nil {
-		return err
+	if !st.byAdmin {
+		if err := st.ours(region, database); err != nil {
+			return err
+		}
 	}
 	if err := ownerOurs(ctx, pool, region, owner); err != nil {
 		return err

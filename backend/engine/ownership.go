@@ -185,13 +185,15 @@ type databaseState struct {
 	exists bool
 	owner  string
 	marked bool
+	// byAdmin: the admin role itself owns the database.
+	byAdmin bool
 }
 
 func databaseStateOf(ctx context.Context, q querier, database string) (databaseState, error) {
 	st := databaseState{exists: true}
-	err := q.QueryRow(ctx, `SELECT o.rolname, `+markedBy("d.datdba")+`
+	err := q.QueryRow(ctx, `SELECT o.rolname, `+markedBy("d.datdba")+`, o.rolname OPERATOR(pg_catalog.=) CURRENT_USER
 		FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) d.datdba
-		WHERE d.datname OPERATOR(pg_catalog.=) $1`, database, MarkerRole).Scan(&st.owner, &st.marked)
+		WHERE d.datname OPERATOR(pg_catalog.=) $1`, database, MarkerRole).Scan(&st.owner, &st.marked, &st.byAdmin)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return databaseState{}, nil
 	}

@@ -80,12 +80,13 @@ func TestConformanceOwnership(t *testing.T) {
 			// The managed admin goes first: it creates the marker, as it would
 			// on a managed server.
 			for _, admin := range []struct {
-				name  string
-				fleet *engine.Fleet
-			}{{"managed", p.managed}, {"superuser", p.super}} {
+				name, dsn string
+				fleet     *engine.Fleet
+			}{{"managed", p.region.AdminDSN(), p.managed}, {"superuser", p.region.SuperuserDSN(), p.super}} {
 				t.Run(admin.name, func(t *testing.T) {
 					t.Run("Lifecycle", func(t *testing.T) { p.lifecycle(t, admin.fleet, admin.name, admin.name == "managed") })
 					t.Run("LeavesForeignObjects", func(t *testing.T) { p.leavesForeign(t, admin.fleet, foreign) })
+					t.Run("AdminsOwnDatabase", func(t *testing.T) { p.adminsOwnDatabase(t, admin.fleet, admin.dsn, admin.name) })
 				})
 			}
 			if p.major >= 16 {
@@ -315,6 +316,26 @@ func (p *privRegion) leavesForeign(t *testing.T, f *engine.Fleet, foreign foreig
 	require.Equal(t, []string{"ada"}, p.query(t, "hr", `SELECT name FROM public.staff`))
 	require.Empty(t, p.query(t, "hr", `SELECT unnest(setconfig) FROM pg_db_role_setting WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = 'hr')`))
 	require.Empty(t, p.query(t, "postgres", `SELECT datname::text FROM pg_database WHERE datname = 'pay'`))
+}
+
+// adminsOwnDatabase checks that a database the admin role made by hand is
+// not dbfleet's to take, but that the reconciler's repair gives one back
+// that a DBA handed to the admin (REASSIGN OWNED BY ... TO CURRENT_USER).
+func (p *privRegion) adminsOwnDatabase(t *testing.T, f *engine.Fleet, dsn, prefix string) {
+	ctx := context.Background()
+	db, owner := prefix+"_by_hand", prefix+"_by_hand_owner"
+	admin := newPool(t, dsn)
+	_, err := admin.Exec(ctx, "CREATE DATABASE "+db)
+	require.NoError(t, err)
+	require.NoError(t, f.RoleEnsure(ctx, region, owner, "pw"))
+	var taken *engine.NameTakenError
+	require.ErrorAs(t, f.DatabaseEnsure(ctx, region, db, owner), &taken)
+	require.ErrorAs(t, f.NameCheck(ctx, region, db, owner), &taken)
+	require.ErrorAs(t, f.DatabaseDrop(ctx, region, db), &taken)
+	require.NoError(t, f.DatabaseOwnerSet(ctx, region, db, owner))
+	require.Equal(t, []string{owner}, p.query(t, "postgres", `SELECT datdba::regrole::text FROM pg_database WHERE datname = $1`, db))
+	require.NoError(t, f.DatabaseDrop(ctx, region, db))
+	require.NoError(t, f.RoleDrop(ctx, region, owner))
 }
 
 // marksLegacy checks that a database and role made as dbfleet made them
