@@ -194,8 +194,8 @@ func TestCreateThenDeleteWithFinalBackup(t *testing.T) {
 	require.NoError(t, err)
 	region := fleet.Region(t, "westeurope")
 	cmd := exec.Command(pgRestore, "--no-owner", "--host", region.Host, "--port", fmt.Sprint(region.Port),
-		"--username", region.AdminUser, "--dbname", restored, dump)
-	cmd.Env = append(os.Environ(), "PGPASSWORD="+region.AdminPassword)
+		"--username", region.SuperuserUser, "--dbname", restored, dump)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+region.SuperuserPassword)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "pg_restore: %s", out)
 	restoredPool := fleet.AdminDB(t, "westeurope", restored)
