@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -229,7 +230,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		req.Header.Set(apiv1.HeaderIdempotencyKey, uuid.NewString())
 	}
 
-	resp, err := c.retryClient(c.requestTimeout + r.wait).Do(req)
+	resp, err := c.retryClient(ctx, c.requestTimeout+r.wait).Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", r.method, r.path, err)
 	}
@@ -258,12 +259,22 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 
 // retryClient returns a retrying client whose attempts each last at most
 // attemptTimeout. It is cheap: all share c's transport and its connections.
-func (c *Client) retryClient(attemptTimeout time.Duration) *retryablehttp.Client {
+//
+// When ctx has a deadline (a resource's timeouts), retries go on until it,
+// however many that takes beyond MaxRetries: a dbfleetd being restarted
+// answers again within the time the user gave the change, and the request's
+// one Idempotency-Key makes a late retry as safe as an early one. MaxRetries
+// zero still never retries.
+func (c *Client) retryClient(ctx context.Context, attemptTimeout time.Duration) *retryablehttp.Client {
+	retryMax := c.maxRetries
+	if _, ok := ctx.Deadline(); ok && retryMax > 0 {
+		retryMax = math.MaxInt32
+	}
 	return &retryablehttp.Client{
 		HTTPClient:   &http.Client{Transport: c.transport, Timeout: attemptTimeout},
 		RetryWaitMin: c.retryWaitMin,
 		RetryWaitMax: c.retryWaitMax,
-		RetryMax:     c.maxRetries,
+		RetryMax:     retryMax,
 		CheckRetry:   c.checkRetry,
 		// DefaultBackoff waits as long as Retry-After says on 429 and 503,
 		// and backs off exponentially otherwise.

@@ -151,8 +151,31 @@ func TestRetries(t *testing.T) {
 		// minElapsed is what only honouring Retry-After explains: the
 		// backoff is a millisecond.
 		minElapsed time.Duration
-		wantErr    *APIError
+		// deadline, when set, bounds the call's context.
+		deadline time.Duration
+		wantErr  *APIError
+		// wantErrIs is an error the call's error must match, when it ends without an answer.
+		wantErrIs error
 	}{
+		{
+			name: "RetriesPastMaxRetriesUntilTheDeadline",
+			replies: []reply{{status: http.StatusServiceUnavailable, retryAfter: "0", body: apiError(apiv1.CodeRegionUnavailable, "restarting", nil)},
+				{status: http.StatusServiceUnavailable, retryAfter: "0", body: apiError(apiv1.CodeRegionUnavailable, "restarting", nil)},
+				{status: http.StatusBadGateway, body: "proxy"}, {status: http.StatusBadGateway, body: "proxy"},
+				{status: http.StatusConflict, body: apiError(apiv1.CodeIdempotencyInFlight, "first attempt still running", nil)}, accepted},
+			maxRetries:   2,
+			deadline:     time.Minute,
+			wantAttempts: 6,
+		},
+		{
+			name:         "GivesUpAtTheDeadline",
+			replies:      []reply{{status: http.StatusServiceUnavailable, retryAfter: "0", body: apiError(apiv1.CodeRegionUnavailable, "westeurope is down", nil)}},
+			maxRetries:   2,
+			deadline:     300 * time.Millisecond,
+			minElapsed:   300 * time.Millisecond,
+			wantErrIs:    context.DeadlineExceeded,
+			wantAttempts: -1,
+		},
 		{
 			name:         "RetriesServiceUnavailableAfterRetryAfter",
 			replies:      []reply{{status: http.StatusServiceUnavailable, retryAfter: "1", body: apiError(apiv1.CodeRegionUnavailable, "westeurope is restarting", nil)}, accepted},
@@ -221,16 +244,30 @@ func TestRetries(t *testing.T) {
 			seq := &sequence{replies: tt.replies}
 			f := setup(t, seq, func(c *Config) { c.MaxRetries = tt.maxRetries })
 
+			ctx := context.Background()
+			if tt.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.deadline)
+				defer cancel()
+			}
 			start := time.Now()
-			op, err := f.client.DatabasePut(context.Background(), "westeurope", "orders", apiv1.DatabaseSpec{})
+			op, err := f.client.DatabasePut(ctx, "westeurope", "orders", apiv1.DatabaseSpec{})
 			elapsed := time.Since(start)
 
-			require.Equal(t, tt.wantAttempts, f.attempts.Load(), "attempts")
+			if tt.wantAttempts < 0 {
+				require.Greater(t, f.attempts.Load(), int64(tt.maxRetries+1), "attempts go past max_retries")
+			} else {
+				require.Equal(t, tt.wantAttempts, f.attempts.Load(), "attempts")
+			}
 			require.GreaterOrEqual(t, elapsed, tt.minElapsed)
 			keys := seq.idempotencyKeys()
 			require.NotEmpty(t, keys[0], "Idempotency-Key")
 			for _, k := range keys {
 				require.Equal(t, keys[0], k, "every attempt must send the first attempt's Idempotency-Key")
+			}
+			if tt.wantErrIs != nil {
+				require.ErrorIs(t, err, tt.wantErrIs)
+				return
 			}
 			if tt.wantErr != nil {
 				var apiErr *APIError
