@@ -126,13 +126,14 @@ func decodeError(err error) error {
 }
 
 // fieldOf names the request field a JSON pointer is in, the way error
-// details name it ("rollout.bake_time", "migrations", "parameters"): array
-// indexes and map keys are dropped.
+// details name it ("rollout.bake_time", "migrations", "parameters"): the
+// path stops at an array (its items are the array's) and at the parameters
+// map (its keys are values).
 func fieldOf(p jsontext.Pointer) string {
 	var parts []string
 	for token := range p.Tokens() {
 		if _, err := strconv.Atoi(token); err == nil {
-			continue
+			break
 		}
 		parts = append(parts, token)
 		if token == "parameters" {
