@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
@@ -21,21 +22,45 @@ var decodeSeeds = []string{
 	`{"schema_version": 1e400}`, `{"schema_version": -1}`, "{\"schema\": \"\xff\"}", `{"parameters": {"work_mem": null}}`,
 	`{"migrations": [{"version": 1, "up": "CREATE TABLE a (id int)"}], "rollout": {"bake_time": "30s", "waves": [["westeurope"]]}}`,
 	`{"rollout": {"bake_time": "-5m"}}`, `{"rollout": {"bake_time": "9999999999999h"}}`, `{"migrations": [{"version": "1"}]}`,
+	`{"SCHEMA": "app"}`, `{"Schema": "app"}`, `{"schema": "a", "schema": "b"}`, `{"parameters": {"work_mem": "1MB", "work_mem": "2MB"}}`,
+	`{"migrations": [{"version": 1, "up": "SELECT 1", "UP": "SELECT 2"}]}`, `null`, "\n\t ", `{"skip_final_backup": true}` + "\n",
+}
+
+// databaseSpecNames are the member names a database spec has, exactly as
+// spelled: the encoding of a spec with every field set.
+func databaseSpecNames(t *testing.T) map[string]bool {
+	t.Helper()
+	full, err := json.Marshal(apiv1.DatabaseSpec{DeletionProtection: new(true), SkipFinalBackup: true, Schema: "s", SchemaVersion: 1,
+		Parameters: map[string]string{"work_mem": "1MB"}, ReplicaOf: "r", DriftPolicy: "heal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(full, &members); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for name := range members {
+		names[name] = true
+	}
+	return names
 }
 
 func requestWith(body []byte) *http.Request {
 	return httptest.NewRequest(http.MethodPut, "/v1/databases/westeurope/orders", bytes.NewReader(body))
 }
 
-// FuzzDecodeBody holds the request body decoder to its contract for any
-// bytes: it never panics; it refuses with a 400 invalid_argument, or it
-// accepts one whole JSON document (or nothing) with known fields only,
-// whose value survives a round trip.
+// FuzzDecodeBody holds the request body decoder to its strict contract for
+// any bytes: it never panics; it refuses with a 400 invalid_argument, or it
+// accepts one whole JSON document (or nothing) without a name given twice,
+// whose member names are the spec's exactly as spelled, and whose value
+// survives a round trip.
 func FuzzDecodeBody(f *testing.F) {
 	for _, seed := range decodeSeeds {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		names := databaseSpecNames(t)
 		var spec apiv1.DatabaseSpec
 		err := decodeBody(requestWith(body), &spec, false)
 		if err != nil {
@@ -46,6 +71,20 @@ func FuzzDecodeBody(f *testing.F) {
 		}
 		if len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) {
 			t.Fatalf("decodeBody accepted %q, which is not one JSON document", body)
+		}
+		if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && string(trimmed) != "null" {
+			if !jsontext.Value(trimmed).IsValid() {
+				t.Fatalf("decodeBody accepted %q, which gives a name twice or is not valid UTF-8", body)
+			}
+			var members map[string]json.RawMessage
+			if err := json.Unmarshal(trimmed, &members); err != nil {
+				t.Fatalf("decodeBody accepted %q, which is not an object: %v", body, err)
+			}
+			for name := range members {
+				if !names[name] {
+					t.Fatalf("decodeBody accepted member %q, which the spec does not have as spelled", name)
+				}
+			}
 		}
 		again, err := json.Marshal(spec)
 		if err != nil {
@@ -89,6 +128,9 @@ func FuzzSchemaSpec(f *testing.F) {
 		}
 		if len(spec.Migrations) != len(in.Migrations) {
 			t.Fatalf("%d migrations became %d", len(in.Migrations), len(spec.Migrations))
+		}
+		if len(spec.Migrations) == 0 {
+			t.Fatalf("schemaSpec accepted %q, which has no migration", body)
 		}
 	})
 }
