@@ -42,9 +42,50 @@ func (c *OwnerConn) Close(ctx context.Context) error { return c.conn.Close(ctx) 
 // Ping checks that the connection still answers.
 func (c *OwnerConn) Ping(ctx context.Context) error { return c.conn.Ping(ctx) }
 
-// connConfig is how to connect to one database of a region as its
-// administrator; callers may change the user.
-func (f *Fleet) connConfig(region, database string) (*pgx.ConnConfig, error) {
+// adminSessionPins are the settings every admin session starts with, sent
+// in the startup packet: client settings there override what a database's
+// owner may set for the database (ALTER DATABASE ... SET) and what an
+// operator set for the admin role, so a tenant cannot choose how the admin's
+// session resolves names or behaves inside its database.
+//
+//   - search_path: only PostgreSQL's catalog, then the session's own
+//     temporary schema, so no object a tenant can create is found by an
+//     unqualified name (CVE-2018-1058; pg_dump does the same).
+//   - role: the admin acts as itself, not as a role the tenant named.
+//   - default_transaction_read_only, default_transaction_isolation: the
+//     admin's statements run as written, not refused or serialised.
+//   - statement_timeout, lock_timeout, idle_in_transaction_session_timeout:
+//     the admin's work is bounded by its own contexts, not cut off at a
+//     tenant's whim (a 1 ms timeout would fail every repair).
+//   - local_preload_libraries: no library a tenant names is loaded into the
+//     admin's backend.
+//   - check_function_bodies: on, whatever the tenant prefers.
+var adminSessionPins = map[string]string{
+	"search_path":                         "pg_catalog, pg_temp",
+	"role":                                "none",
+	"default_transaction_read_only":       "off",
+	"default_transaction_isolation":       "read committed",
+	"statement_timeout":                   "0",
+	"lock_timeout":                        "0",
+	"idle_in_transaction_session_timeout": "0",
+	"local_preload_libraries":             "",
+	"check_function_bodies":               "on",
+}
+
+// pinAdminSession adds the admin session pins to a connection's startup
+// parameters, over any the DSN set.
+func pinAdminSession(c *pgconn.Config) {
+	if c.RuntimeParams == nil {
+		c.RuntimeParams = map[string]string{}
+	}
+	for name, value := range adminSessionPins {
+		c.RuntimeParams[name] = value
+	}
+}
+
+// baseConfig is how to reach one database of a region with the region's
+// configured credentials and settings, no session pins yet.
+func (f *Fleet) baseConfig(region, database string) (*pgx.ConnConfig, error) {
 	r, ok := f.regions[region]
 	if !ok {
 		return nil, fmt.Errorf("region %s: %w", region, ErrUnknownRegion)
@@ -58,12 +99,27 @@ func (f *Fleet) connConfig(region, database string) (*pgx.ConnConfig, error) {
 	return cfg, nil
 }
 
-// ownerConfig is how to connect to a database as its owner.
-func (f *Fleet) ownerConfig(o Owner) (*pgx.ConnConfig, error) {
-	cfg, err := f.connConfig(o.Region, o.Database)
+// connConfig is how to connect to one database of a region as its
+// administrator, the session pinned (adminSessionPins).
+func (f *Fleet) connConfig(region, database string) (*pgx.ConnConfig, error) {
+	cfg, err := f.baseConfig(region, database)
 	if err != nil {
 		return nil, err
 	}
+	pinAdminSession(&cfg.Config)
+	return cfg, nil
+}
+
+// ownerConfig is how to connect to a database as its owner. The session
+// keeps the owner's own defaults (its database's and role's settings):
+// it has no more rights than the owner, whatever they set.
+func (f *Fleet) ownerConfig(o Owner) (*pgx.ConnConfig, error) {
+	cfg, err := f.baseConfig(o.Region, o.Database)
+	if err != nil {
+		return nil, err
+	}
+	// The operator's settings in the admin DSN are for the admin.
+	cfg.RuntimeParams = map[string]string{}
 	cfg.User, cfg.Password = o.Role, o.Password
 	return cfg, nil
 }

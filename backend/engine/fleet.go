@@ -51,7 +51,9 @@ type Fleet struct {
 }
 
 type region struct {
-	cfg      RegionConfig
+	cfg RegionConfig
+	// connCfg is the region's server as configured, without the admin's
+	// session pins: owner connections start from it.
 	connCfg  *pgconn.Config
 	poolCfg  *pgxpool.Config
 	poolOnce sync.Once
@@ -86,7 +88,9 @@ func NewFleet(configs []RegionConfig, opts Options) (*Fleet, error) {
 			return nil, fmt.Errorf("region %s: admin DSN: %w", c.Name, err)
 		}
 		poolCfg.MaxConns = maxConns
-		f.regions[c.Name] = &region{cfg: c, connCfg: &poolCfg.ConnConfig.Config, poolCfg: poolCfg, tls: tls}
+		base := poolCfg.ConnConfig.Config.Copy()
+		pinAdminSession(&poolCfg.ConnConfig.Config)
+		f.regions[c.Name] = &region{cfg: c, connCfg: base, poolCfg: poolCfg, tls: tls}
 		f.names = append(f.names, c.Name)
 	}
 	return f, nil
