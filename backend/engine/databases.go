@@ -24,13 +24,9 @@ func (f *Fleet) DatabaseEnsure(ctx context.Context, regionName, name, owner stri
 	if err := ValidateIdentifier("database", name); err != nil {
 		return err
 	}
-	pool, err := f.pool(ctx, regionName)
+	pool, st, err := f.databaseOf(ctx, regionName, name)
 	if err != nil {
 		return err
-	}
-	st, err := databaseStateOf(ctx, pool, name)
-	if err != nil {
-		return fmt.Errorf("look up database %s in %s: %w", name, regionName, err)
 	}
 	if err := st.ours(regionName, name); err != nil {
 		return err
@@ -100,13 +96,9 @@ func (f *Fleet) DatabaseOwner(ctx context.Context, regionName, name string) (str
 
 // DatabaseExists tells whether a database exists in a region.
 func (f *Fleet) DatabaseExists(ctx context.Context, regionName, name string) (bool, error) {
-	pool, err := f.pool(ctx, regionName)
+	_, st, err := f.databaseOf(ctx, regionName, name)
 	if err != nil {
 		return false, err
-	}
-	st, err := databaseStateOf(ctx, pool, name)
-	if err != nil {
-		return false, fmt.Errorf("look up database %s in %s: %w", name, regionName, err)
 	}
 	return st.exists, nil
 }
@@ -119,13 +111,9 @@ func (f *Fleet) DatabaseDrop(ctx context.Context, regionName, name string) error
 	if err := ValidateIdentifier("database", name); err != nil {
 		return err
 	}
-	pool, err := f.pool(ctx, regionName)
+	pool, st, err := f.databaseOf(ctx, regionName, name)
 	if err != nil {
 		return err
-	}
-	st, err := databaseStateOf(ctx, pool, name)
-	if err != nil {
-		return fmt.Errorf("look up database %s in %s: %w", name, regionName, err)
 	}
 	if !st.exists {
 		return nil
@@ -152,13 +140,9 @@ func (f *Fleet) DatabaseOwnerSet(ctx context.Context, region, database, owner st
 	if err := ValidateIdentifier("database", database); err != nil {
 		return err
 	}
-	pool, err := f.pool(ctx, region)
+	pool, st, err := f.databaseOf(ctx, region, database)
 	if err != nil {
 		return err
-	}
-	st, err := databaseStateOf(ctx, pool, database)
-	if err != nil {
-		return fmt.Errorf("look up database %s in %s: %w", database, region, err)
 	}
 	if !st.exists {
 		return fmt.Errorf("give database %s in %s to %s: %w", database, region, owner, ErrDatabaseMissing)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // MarkerRole is the role that marks what dbfleet made in a region: every
@@ -198,6 +199,19 @@ func databaseStateOf(ctx context.Context, q querier, database string) (databaseS
 		return databaseState{}, nil
 	}
 	return st, err
+}
+
+// databaseOf connects to a region and looks a database up.
+func (f *Fleet) databaseOf(ctx context.Context, region, name string) (*pgxpool.Pool, databaseState, error) {
+	pool, err := f.pool(ctx, region)
+	if err != nil {
+		return nil, databaseState{}, err
+	}
+	st, err := databaseStateOf(ctx, pool, name)
+	if err != nil {
+		return nil, databaseState{}, fmt.Errorf("look up database %s in %s: %w", name, region, err)
+	}
+	return pool, st, nil
 }
 
 // ours returns a NameTakenError for a database that exists and is not

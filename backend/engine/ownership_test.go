@@ -104,34 +104,37 @@ func TestConformanceOwnership(t *testing.T) {
 	}
 }
 
-func (p *privRegion) exec(t *testing.T, database string, stmts ...string) {
+// connect connects to a database as the superuser, closed when the test
+// ends.
+func (p *privRegion) connect(t *testing.T, database string) *pgx.Conn {
 	t.Helper()
-	ctx := context.Background()
 	cfg, err := pgx.ParseConfig(p.region.SuperuserDSN())
 	require.NoError(t, err)
 	cfg.Database = database
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := pgx.ConnectConfig(context.Background(), cfg)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
+func (p *privRegion) exec(t *testing.T, database string, stmts ...string) {
+	t.Helper()
+	conn := p.connect(t, database)
 	for _, stmt := range stmts {
-		_, err := conn.Exec(ctx, stmt)
+		_, err := conn.Exec(context.Background(), stmt)
 		require.NoError(t, err, stmt)
 	}
+	require.NoError(t, conn.Close(context.Background()))
 }
 
 func (p *privRegion) query(t *testing.T, database, sql string, args ...any) []string {
 	t.Helper()
-	ctx := context.Background()
-	cfg, err := pgx.ParseConfig(p.region.SuperuserDSN())
-	require.NoError(t, err)
-	cfg.Database = database
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, sql, args...)
+	conn := p.connect(t, database)
+	rows, err := conn.Query(context.Background(), sql, args...)
 	require.NoError(t, err)
 	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
+	require.NoError(t, conn.Close(context.Background()))
 	return out
 }
 

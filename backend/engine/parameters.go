@@ -14,13 +14,9 @@ func (f *Fleet) ParametersApply(ctx context.Context, region, database string, pa
 	if err := ValidateIdentifier("database", database); err != nil {
 		return err
 	}
-	pool, err := f.pool(ctx, region)
+	pool, st, err := f.databaseOf(ctx, region, database)
 	if err != nil {
 		return err
-	}
-	st, err := databaseStateOf(ctx, pool, database)
-	if err != nil {
-		return fmt.Errorf("look up database %s in %s: %w", database, region, err)
 	}
 	if !st.exists {
 		return fmt.Errorf("set parameters of %s in %s: %w", database, region, ErrDatabaseMissing)

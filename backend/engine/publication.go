@@ -42,13 +42,9 @@ func shortName(base, suffix string) string {
 // Before PostgreSQL 16 only a superuser may create a role with
 // REPLICATION; a region that cannot publish is a *MissingError.
 func (f *Fleet) PublicationEnsure(ctx context.Context, region, database, owner, replPassword string) error {
-	pool, err := f.pool(ctx, region)
+	_, st, err := f.databaseOf(ctx, region, database)
 	if err != nil {
 		return err
-	}
-	st, err := databaseStateOf(ctx, pool, database)
-	if err != nil {
-		return fmt.Errorf("look up database %s in %s: %w", database, region, err)
 	}
 	if err := st.ours(region, database); err != nil {
 		return err
