@@ -60,13 +60,14 @@ func (f *Fleet) CatalogInspect(ctx context.Context, region string, queries []Cat
 	for i, q := range queries {
 		names[i], owners[i] = q.Database, q.Owner
 	}
-	rows, err := pool.Query(ctx, `SELECT q.datname, d.oid IS NOT NULL, coalesce(o.rolname, ''),
+	rows, err := pool.Query(ctx, `SELECT q.datname, d.oid IS NOT NULL, coalesce(o.rolname::pg_catalog.text, ''),
 			r.oid IS NOT NULL, coalesce(r.rolcanlogin, false), coalesce(s.setconfig, '{}')
-		FROM unnest($1::text[], $2::text[]) AS q (datname, owner)
-		LEFT JOIN pg_database d ON d.datname = q.datname
-		LEFT JOIN pg_roles o ON o.oid = d.datdba
-		LEFT JOIN pg_roles r ON r.rolname = q.owner
-		LEFT JOIN pg_db_role_setting s ON s.setdatabase = d.oid AND s.setrole = 0`, names, owners)
+		FROM pg_catalog.unnest($1::pg_catalog.text[], $2::pg_catalog.text[]) AS q (datname, owner)
+		LEFT JOIN pg_catalog.pg_database d ON d.datname OPERATOR(pg_catalog.=) q.datname::pg_catalog.name
+		LEFT JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) d.datdba
+		LEFT JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) q.owner::pg_catalog.name
+		LEFT JOIN pg_catalog.pg_db_role_setting s ON s.setdatabase OPERATOR(pg_catalog.=) d.oid
+			AND s.setrole OPERATOR(pg_catalog.=) 0::pg_catalog.oid`, names, owners)
 	if err != nil {
 		return nil, fmt.Errorf("inspect catalog of %s: %w", region, err)
 	}
@@ -129,29 +130,33 @@ func normalizeSetting(name, value string) string {
 // public), tables, views, materialized views, foreign tables, sequences not
 // owned by a column, routines, and enum, domain, range and composite types.
 // Members of extensions are left out. Targets come quoted by PostgreSQL.
-const ownedObjectsQuery = `WITH me AS (SELECT oid FROM pg_roles WHERE rolname = current_user),
-own AS (SELECT oid, nspname FROM pg_namespace
-	WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname !~ '^pg_'),
-ext AS (SELECT classid, objid FROM pg_depend WHERE deptype = 'e')
-SELECT 'SCHEMA', quote_ident(n.nspname) FROM own n JOIN pg_namespace x ON x.oid = n.oid, me
-	WHERE x.nspowner = me.oid AND n.nspname <> 'public'
-	AND NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_namespace'::regclass AND objid = n.oid)
+const ownedObjectsQuery = `WITH me AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER),
+own AS (SELECT oid, nspname FROM pg_catalog.pg_namespace
+	WHERE nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
+	AND nspname::pg_catalog.text OPERATOR(pg_catalog.!~) '^pg_'),
+ext AS (SELECT classid, objid FROM pg_catalog.pg_depend WHERE deptype OPERATOR(pg_catalog.=) 'e'::pg_catalog."char")
+SELECT 'SCHEMA', pg_catalog.quote_ident(n.nspname::pg_catalog.text) FROM own n JOIN pg_catalog.pg_namespace x ON x.oid OPERATOR(pg_catalog.=) n.oid, me
+	WHERE x.nspowner OPERATOR(pg_catalog.=) me.oid AND n.nspname OPERATOR(pg_catalog.<>) 'public'::pg_catalog.name
+	AND NOT EXISTS (SELECT FROM ext WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass AND objid OPERATOR(pg_catalog.=) n.oid)
 UNION ALL
-SELECT 'TABLE', c.oid::regclass::text FROM pg_class c JOIN own n ON n.oid = c.relnamespace, me
-	WHERE c.relowner = me.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-	AND NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_class'::regclass AND objid = c.oid)
-	AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d
-		WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')))
+SELECT 'TABLE', pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN own n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace, me
+	WHERE c.relowner OPERATOR(pg_catalog.=) me.oid AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f,S}'::pg_catalog."char"[])
+	AND NOT EXISTS (SELECT FROM ext WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND objid OPERATOR(pg_catalog.=) c.oid)
+	AND NOT (c.relkind OPERATOR(pg_catalog.=) 'S'::pg_catalog."char" AND EXISTS (SELECT FROM pg_catalog.pg_depend d
+		WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid OPERATOR(pg_catalog.=) c.oid
+		AND d.deptype OPERATOR(pg_catalog.=) ANY ('{a,i}'::pg_catalog."char"[])))
 UNION ALL
-SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, p.oid::regprocedure::text
-	FROM pg_proc p JOIN own n ON n.oid = p.pronamespace, me
-	WHERE p.proowner = me.oid
-	AND NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_proc'::regclass AND objid = p.oid)
+SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
+	pg_catalog.format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid))
+	FROM pg_catalog.pg_proc p JOIN own n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace, me
+	WHERE p.proowner OPERATOR(pg_catalog.=) me.oid
+	AND NOT EXISTS (SELECT FROM ext WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass AND objid OPERATOR(pg_catalog.=) p.oid)
 UNION ALL
-SELECT 'TYPE', t.oid::regtype::text FROM pg_type t JOIN own n ON n.oid = t.typnamespace, me
-	WHERE t.typowner = me.oid
-	AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'))
-	AND NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_type'::regclass AND objid = t.oid)`
+SELECT 'TYPE', pg_catalog.format('%I.%I', n.nspname, t.typname) FROM pg_catalog.pg_type t JOIN own n ON n.oid OPERATOR(pg_catalog.=) t.typnamespace, me
+	WHERE t.typowner OPERATOR(pg_catalog.=) me.oid
+	AND (t.typtype OPERATOR(pg_catalog.=) ANY ('{e,d,r}'::pg_catalog."char"[]) OR (t.typtype OPERATOR(pg_catalog.=) 'c'::pg_catalog."char"
+		AND (SELECT relkind FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) t.typrelid) OPERATOR(pg_catalog.=) 'c'::pg_catalog."char"))
+	AND NOT EXISTS (SELECT FROM ext WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass AND objid OPERATOR(pg_catalog.=) t.oid)`
 
 // OwnershipRestore gives owner back the objects in a database's own schemas
 // that the region's administrator owns: where REASSIGN OWNED, the usual step
@@ -234,13 +239,18 @@ type Ledger struct {
 // hasObjectsQuery tells whether a database holds objects of its own
 // outside the dbfleet schema.
 const hasObjectsQuery = `SELECT
-	EXISTS (SELECT 1 FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'public', 'dbfleet') AND nspname !~ '^pg_')
-	OR EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'dbfleet') AND n.nspname !~ '^pg_')
-	OR EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-		WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'dbfleet') AND n.nspname !~ '^pg_')
-	OR EXISTS (SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-		WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'dbfleet') AND n.nspname !~ '^pg_')`
+	EXISTS (SELECT FROM pg_catalog.pg_namespace
+		WHERE nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema,public,dbfleet}'::pg_catalog.name[])
+		AND nspname::pg_catalog.text OPERATOR(pg_catalog.!~) '^pg_')
+	OR EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		WHERE n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema,dbfleet}'::pg_catalog.name[])
+		AND n.nspname::pg_catalog.text OPERATOR(pg_catalog.!~) '^pg_')
+	OR EXISTS (SELECT FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+		WHERE n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema,dbfleet}'::pg_catalog.name[])
+		AND n.nspname::pg_catalog.text OPERATOR(pg_catalog.!~) '^pg_')
+	OR EXISTS (SELECT FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) t.typnamespace
+		WHERE n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema,dbfleet}'::pg_catalog.name[])
+		AND n.nspname::pg_catalog.text OPERATOR(pg_catalog.!~) '^pg_')`
 
 // LedgerInspect connects to a database as its owner and reads its ledger,
 // and whether the database holds objects of its own, in one round trip. It
@@ -325,16 +335,16 @@ func (f *Fleet) LedgerRebuild(ctx context.Context, o Owner, entries []LedgerEntr
 				return fmt.Errorf("set the corrupt ledger aside: %w", err)
 			}
 		}
-		if err := tx.QueryRow(ctx, `SELECT to_regclass('dbfleet.migrations') IS NULL`).Scan(&res.Created); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT pg_catalog.to_regclass('dbfleet.migrations') IS NULL`).Scan(&res.Created); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, ledgerDDL, pgx.QueryExecModeSimpleProtocol); err != nil {
 			return fmt.Errorf("create ledger: %w", err)
 		}
 		rows, err := tx.Query(ctx, `INSERT INTO dbfleet.migrations AS m (version, checksum, operation_id)
-			SELECT v, c, $3 FROM unnest($1::bigint[], $2::text[]) AS e (v, c)
+			SELECT v, c, $3 FROM pg_catalog.unnest($1::pg_catalog.int8[], $2::pg_catalog.text[]) AS e (v, c)
 			ON CONFLICT (version) DO UPDATE SET checksum = excluded.checksum WHERE m.checksum IS DISTINCT FROM excluded.checksum
-			RETURNING version, xmax = 0`, versions, checksums, operationID)
+			RETURNING version, xmax OPERATOR(pg_catalog.=) 0`, versions, checksums, operationID)
 		if err != nil {
 			return fmt.Errorf("write ledger rows: %w", err)
 		}

@@ -77,7 +77,8 @@ func TestConformancePublishesTablesAddedByMigrations(t *testing.T) {
 			require.NoError(t, f.SubscriptionEnsure(ctx, "eastus", "orders", src))
 			var last []engine.TableComparison
 			require.Eventually(t, func() bool {
-				cmp, err := f.CompareReplica(ctx, src, "eastus", 100)
+				cmp, err := f.CompareReplica(ctx, engine.Owner{Region: "westeurope", Database: "orders", Role: "orders_owner", Password: "pw"},
+					engine.Owner{Region: "eastus", Database: "orders", Role: "orders_owner", Password: "pw"}, 100)
 				if err != nil || len(cmp) != 2 {
 					return false
 				}

@@ -28,10 +28,32 @@ type Source struct {
 // SubscriptionEnsure subscribes a replica database to its source's
 // publication (copying the existing rows first), or refreshes an existing
 // subscription so it picks up tables the source's migrations added.
+//
+// Its workers never apply changes with the admin's rights, which would run
+// the tenant's ENABLE ALWAYS and ENABLE REPLICA triggers, index expressions,
+// defaults and domain checks as the admin:
+//   - 16 and newer: run_as_owner = false, so each change is applied as the
+//     table's owner, in a restricted context it cannot leave (RESET ROLE is
+//     refused there); password_required = true, so the connection must
+//     authenticate with the replication role's password.
+//   - 15: a subscription runs as its owner, and only a superuser may own
+//     one. dbfleet creates it disabled and hands it to the database's owner
+//     before any worker starts (atomic: the owner is a superuser only inside
+//     the uncommitted transaction that changes the subscription's owner, so
+//     no session ever sees it as one).
+//   - 14: apply workers run as a superuser whoever owns the subscription:
+//     refused with a *MissingError.
 func (f *Fleet) SubscriptionEnsure(ctx context.Context, region, database string, src Source) error {
 	srcRegion, ok := f.regions[src.Region]
 	if !ok {
 		return fmt.Errorf("source region %s: %w", src.Region, ErrUnknownRegion)
+	}
+	caps, err := f.RegionCapabilities(ctx, region)
+	if err != nil {
+		return err
+	}
+	if missing := caps.MissingForSubscribing(); len(missing) > 0 {
+		return &MissingError{Region: region, Action: "hold replicas", Missing: missing}
 	}
 	conn, err := f.connectAdmin(ctx, region, database)
 	if err != nil {
@@ -39,13 +61,13 @@ func (f *Fleet) SubscriptionEnsure(ctx context.Context, region, database string,
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	name := SubscriptionName(database, region)
-	var exists, enabled bool
-	err = conn.QueryRow(ctx, `SELECT true, subenabled FROM pg_subscription WHERE subname = $1`, name).Scan(&exists, &enabled)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	var sub subscriptionState
+	err = conn.QueryRow(ctx, subscriptionStateQuery, name).Scan(&sub.dbOwner, &sub.dbOwnerSuper, &sub.exists, &sub.enabled, &sub.owner)
+	if err != nil {
 		return fmt.Errorf("look up subscription of %s in %s: %w", database, region, err)
 	}
-	var stmts []string
-	if !exists {
+	q := quoteIdentifier(name)
+	if !sub.exists {
 		// A subscription dropped while its source was away leaves its slot
 		// there; an inactive leftover would refuse the new one.
 		if err := f.slotDropInactive(ctx, src.Region, name); err != nil {
@@ -53,24 +75,93 @@ func (f *Fleet) SubscriptionEnsure(ctx context.Context, region, database string,
 		}
 		c := srcRegion.connCfg
 		conninfo := fmt.Sprintf("host=%s port=%d dbname=%s user=%s password=%s %s connect_timeout=10",
-			c.Host, c.Port, src.Database, ReplicationRoleName(src.Database), src.ReplPassword, srcRegion.tls.conninfo())
-		stmts = append(stmts, fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s",
-			quoteIdentifier(name), quoteLiteral(conninfo), publicationName))
-	} else {
-		if !enabled {
-			stmts = append(stmts, fmt.Sprintf("ALTER SUBSCRIPTION %s ENABLE", quoteIdentifier(name)))
+			conninfoValue(c.Host), c.Port, conninfoValue(src.Database), conninfoValue(ReplicationRoleName(src.Database)),
+			conninfoValue(src.ReplPassword), srcRegion.tls.conninfo())
+		options := "run_as_owner = false, password_required = true"
+		if caps.Major() < 16 {
+			options = "enabled = false"
 		}
-		stmts = append(stmts, fmt.Sprintf("ALTER SUBSCRIPTION %s REFRESH PUBLICATION", quoteIdentifier(name)))
-	}
-	for _, stmt := range stmts {
-		if _, err := conn.Exec(ctx, stmt); err != nil {
-			// The statement holds the connection string: name only the step.
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) {
-				return fmt.Errorf("subscribe %s in %s to %s: %s (SQLSTATE %s)", database, region, src.Region, pgErr.Message, pgErr.Code)
-			}
+		stmt := fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s WITH (%s)",
+			q, quoteLiteral(conninfo), publicationName, options)
+		if err := subscriptionExec(ctx, conn, stmt); err != nil {
 			return fmt.Errorf("subscribe %s in %s to %s: %w", database, region, src.Region, err)
 		}
+		// The admin owns the new subscription; on 15 it is disabled until handed over.
+		sub.enabled, sub.owner = caps.Major() >= 16, ""
+	}
+	if caps.Major() < 16 && sub.owner != sub.dbOwner {
+		if err := handOver(ctx, conn, name, sub); err != nil {
+			return fmt.Errorf("give the subscription of %s in %s to its owner %s: %w", database, region, sub.dbOwner, err)
+		}
+	}
+	var stmts []string
+	if !sub.enabled {
+		stmts = append(stmts, "ALTER SUBSCRIPTION "+q+" ENABLE")
+	}
+	if sub.exists {
+		stmts = append(stmts, "ALTER SUBSCRIPTION "+q+" REFRESH PUBLICATION")
+	}
+	for _, stmt := range stmts {
+		if err := subscriptionExec(ctx, conn, stmt); err != nil {
+			return fmt.Errorf("subscribe %s in %s to %s: %w", database, region, src.Region, err)
+		}
+	}
+	return nil
+}
+
+// subscriptionState is a replica database's owner and its subscription.
+type subscriptionState struct {
+	dbOwner      string
+	dbOwnerSuper bool
+	exists       bool
+	enabled      bool
+	owner        string
+}
+
+// subscriptionStateQuery reads, in the replica's database, its owner and
+// the subscription named $1, if any.
+const subscriptionStateQuery = `SELECT pg_catalog.pg_get_userbyid(d.datdba),
+	coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) d.datdba), false),
+	s.oid IS NOT NULL, coalesce(s.subenabled, false), coalesce(pg_catalog.pg_get_userbyid(s.subowner), '')
+FROM pg_catalog.pg_database d
+LEFT JOIN pg_catalog.pg_subscription s ON s.subdbid OPERATOR(pg_catalog.=) d.oid AND s.subname OPERATOR(pg_catalog.=) $1
+WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()`
+
+// handOver gives a PostgreSQL 15 subscription to the database's owner, which
+// 15 accepts only for a superuser owner: the owner is made one, given the
+// subscription and made NOSUPERUSER again in one transaction, which no other
+// session sees until it is done. A superuser admin is the only one that gets
+// here (MissingForSubscribing). A database a superuser owns is refused: it
+// would lose the attribute.
+func handOver(ctx context.Context, conn *pgx.Conn, subscription string, sub subscriptionState) error {
+	if sub.dbOwnerSuper {
+		return fmt.Errorf("the database's owner %s is a superuser; dbfleet only subscribes databases an ordinary role owns", sub.dbOwner)
+	}
+	owner := quoteIdentifier(sub.dbOwner)
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for _, stmt := range []string{
+			"ALTER ROLE " + owner + " SUPERUSER",
+			"ALTER SUBSCRIPTION " + quoteIdentifier(subscription) + " OWNER TO " + owner,
+			"ALTER ROLE " + owner + " NOSUPERUSER",
+		} {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// subscriptionExec runs a statement that may hold the subscription's
+// connection string; its error names only PostgreSQL's message.
+func subscriptionExec(ctx context.Context, conn *pgx.Conn, stmt string) error {
+	_, err := conn.Exec(ctx, stmt)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return fmt.Errorf("%s (SQLSTATE %s)", pgErr.Message, pgErr.Code)
+	}
+	if err != nil {
+		return errors.New("the statement failed before PostgreSQL answered")
 	}
 	return nil
 }
@@ -78,40 +169,44 @@ func (f *Fleet) SubscriptionEnsure(ctx context.Context, region, database string,
 // SubscriptionResync empties a replica's application tables and subscribes
 // it again, copying every row from the source: for a replica whose
 // subscription was lost, whose tables may hold rows the source no longer
-// has.
-func (f *Fleet) SubscriptionResync(ctx context.Context, region, database string, src Source) error {
-	conn, err := f.connectAdmin(ctx, region, database)
+// has. The tables are emptied over the owner's own login, so that their
+// TRUNCATE triggers run with the owner's rights, not the admin's. Only
+// permanent tables are emptied: unlogged and temporary ones are not
+// replicated, so the copy would not fill them again.
+func (f *Fleet) SubscriptionResync(ctx context.Context, o Owner, src Source) error {
+	conn, err := f.connectOwner(ctx, o)
 	if err != nil {
-		return err
+		return ownerConnectError(err)
 	}
-	schemas, err := applicationSchemas(ctx, conn)
+	rows, err := conn.Query(ctx, replicatedTablesQuery)
+	var tables []string
+	if err == nil {
+		tables, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
 	if err != nil {
 		conn.Close(context.WithoutCancel(ctx))
-		return fmt.Errorf("list schemas of %s in %s: %w", database, region, err)
-	}
-	var tables []string
-	for _, s := range schemas {
-		rows, err := conn.Query(ctx, `SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = $1`, s)
-		if err != nil {
-			conn.Close(context.WithoutCancel(ctx))
-			return fmt.Errorf("list tables of %s in %s: %w", database, region, err)
-		}
-		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			conn.Close(context.WithoutCancel(ctx))
-			return fmt.Errorf("list tables of %s in %s: %w", database, region, err)
-		}
-		tables = append(tables, names...)
+		return fmt.Errorf("list tables of %s in %s: %w", o.Database, o.Region, err)
 	}
 	if len(tables) > 0 {
 		if _, err := conn.Exec(ctx, "TRUNCATE "+strings.Join(tables, ", ")); err != nil {
 			conn.Close(context.WithoutCancel(ctx))
-			return fmt.Errorf("empty the tables of %s in %s: %w", database, region, err)
+			return fmt.Errorf("empty the tables of %s in %s as %s: %w", o.Database, o.Region, o.Role, err)
 		}
 	}
 	conn.Close(context.WithoutCancel(ctx))
-	return f.SubscriptionEnsure(ctx, region, database, src)
+	return f.SubscriptionEnsure(ctx, o.Region, o.Database, src)
 }
+
+// replicatedTablesQuery lists, quoted, the permanent tables of a database's
+// application schemas (all but PostgreSQL's own and the dbfleet ledger):
+// what its subscription fills. Partitions come with their parent.
+const replicatedTablesQuery = `SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog."char"[]) AND NOT c.relispartition
+	AND c.relpersistence OPERATOR(pg_catalog.=) 'p'::pg_catalog."char"
+	AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{dbfleet,information_schema}'::pg_catalog.name[])
+	AND n.nspname::pg_catalog.text OPERATOR(pg_catalog.!~~) 'pg\_%'
+ORDER BY 1`
 
 // slotDropInactive drops a replication slot on a source server if it
 // exists and no one uses it.
@@ -120,7 +215,8 @@ func (f *Fleet) slotDropInactive(ctx context.Context, region, slot string) error
 	if err != nil {
 		return err
 	}
-	_, err = pool.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, slot)
+	_, err = pool.Exec(ctx, `SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots
+		WHERE slot_name OPERATOR(pg_catalog.=) $1 AND NOT active`, slot)
 	if err != nil {
 		return fmt.Errorf("drop leftover replication slot %s in %s: %w", slot, region, err)
 	}
@@ -142,7 +238,8 @@ func (f *Fleet) SubscriptionDrop(ctx context.Context, region, database string) e
 	defer conn.Close(context.WithoutCancel(ctx))
 	name := quoteIdentifier(SubscriptionName(database, region))
 	var found bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1)`, SubscriptionName(database, region)).Scan(&found); err != nil || !found {
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_subscription WHERE subname OPERATOR(pg_catalog.=) $1
+		AND subdbid OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))`, SubscriptionName(database, region)).Scan(&found); err != nil || !found {
 		return err
 	}
 	if _, err := conn.Exec(ctx, "DROP SUBSCRIPTION "+name); err == nil {
@@ -187,8 +284,9 @@ func (f *Fleet) ReplicationStatusOf(ctx context.Context, region, database string
 	st := &ReplicationStatus{State: "missing", Tables: map[string]string{}}
 	var enabled bool
 	var pid *int32
-	err = conn.QueryRow(ctx, `SELECT s.subenabled, w.pid FROM pg_subscription s
-		LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL WHERE s.subname = $1`, name).Scan(&enabled, &pid)
+	err = conn.QueryRow(ctx, `SELECT s.subenabled, w.pid FROM pg_catalog.pg_subscription s
+		LEFT JOIN pg_catalog.pg_stat_subscription w ON w.subid OPERATOR(pg_catalog.=) s.oid AND w.relid IS NULL
+		WHERE s.subname OPERATOR(pg_catalog.=) $1`, name).Scan(&enabled, &pid)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return st, nil
 	}
@@ -203,9 +301,11 @@ func (f *Fleet) ReplicationStatusOf(ctx context.Context, region, database string
 	default:
 		st.State = "streaming"
 	}
-	rows, err := conn.Query(ctx, `SELECT format('%I.%I', n.nspname, c.relname), r.srsubstate::text FROM pg_subscription_rel r
-		JOIN pg_subscription s ON s.oid = r.srsubid JOIN pg_class c ON c.oid = r.srrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE s.subname = $1`, name)
+	rows, err := conn.Query(ctx, `SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), r.srsubstate::pg_catalog.text FROM pg_catalog.pg_subscription_rel r
+		JOIN pg_catalog.pg_subscription s ON s.oid OPERATOR(pg_catalog.=) r.srsubid
+		JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.srrelid
+		JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		WHERE s.subname OPERATOR(pg_catalog.=) $1`, name)
 	if err != nil {
 		return nil, fmt.Errorf("read table states of %s in %s: %w", database, region, err)
 	}
@@ -217,18 +317,24 @@ func (f *Fleet) ReplicationStatusOf(ctx context.Context, region, database string
 		return nil, fmt.Errorf("read table states of %s in %s: %w", database, region, err)
 	}
 
-	srcConn, err := f.connectAdmin(ctx, src.Region, src.Database)
+	// Slots and senders are the server's, read without entering the
+	// tenant's database.
+	srcPool, err := f.pool(ctx, src.Region)
 	if err != nil {
 		st.Error = "the source region does not answer"
 		return st, nil
 	}
-	defer srcConn.Close(context.WithoutCancel(ctx))
 	var lagBytes *int64
 	var lagSeconds *float64
-	err = srcConn.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint,
-			(SELECT extract(epoch FROM coalesce(r.replay_lag, now() - r.reply_time)) FROM pg_stat_replication r WHERE r.application_name = s.slot_name)
-		FROM pg_replication_slots s WHERE s.slot_name = $1`, name).Scan(&lagBytes, &lagSeconds)
+	err = srcPool.QueryRow(ctx, `SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.confirmed_flush_lsn)::pg_catalog.int8,
+			(SELECT pg_catalog.date_part('epoch', coalesce(r.replay_lag, pg_catalog.now() OPERATOR(pg_catalog.-) r.reply_time))
+				FROM pg_catalog.pg_stat_replication r WHERE r.application_name OPERATOR(pg_catalog.=) s.slot_name::pg_catalog.text)
+		FROM pg_catalog.pg_replication_slots s WHERE s.slot_name OPERATOR(pg_catalog.=) $1`, name).Scan(&lagBytes, &lagSeconds)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		if connErr := (*pgconn.ConnectError)(nil); errors.As(err, &connErr) {
+			st.Error = "the source region does not answer"
+			return st, nil
+		}
 		return nil, fmt.Errorf("read lag of %s in %s: %w", database, region, err)
 	}
 	if lagBytes != nil {
@@ -252,7 +358,7 @@ func (f *Fleet) CurrentLSN(ctx context.Context, region string) (string, error) {
 		return "", err
 	}
 	var lsn string
-	if err := pool.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT pg_catalog.pg_current_wal_lsn()::pg_catalog.text`).Scan(&lsn); err != nil {
 		return "", fmt.Errorf("read WAL position of %s: %w", region, err)
 	}
 	return lsn, nil
@@ -274,10 +380,12 @@ func (f *Fleet) ReplicaReached(ctx context.Context, region, database, lsn string
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var reached *bool
-	err = conn.QueryRow(ctx, `SELECT w.latest_end_lsn >= $2::pg_lsn
-			AND NOT EXISTS (SELECT FROM pg_subscription_rel r WHERE r.srsubid = s.oid AND r.srsubstate NOT IN ('r', 's'))
-		FROM pg_subscription s
-		JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL WHERE s.subname = $1`,
+	err = conn.QueryRow(ctx, `SELECT w.latest_end_lsn OPERATOR(pg_catalog.>=) $2::pg_catalog.pg_lsn
+			AND NOT EXISTS (SELECT FROM pg_catalog.pg_subscription_rel r WHERE r.srsubid OPERATOR(pg_catalog.=) s.oid
+				AND r.srsubstate OPERATOR(pg_catalog.<>) ALL ('{r,s}'::pg_catalog."char"[]))
+		FROM pg_catalog.pg_subscription s
+		JOIN pg_catalog.pg_stat_subscription w ON w.subid OPERATOR(pg_catalog.=) s.oid AND w.relid IS NULL
+		WHERE s.subname OPERATOR(pg_catalog.=) $1`,
 		SubscriptionName(database, region), lsn).Scan(&reached)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil

@@ -51,7 +51,7 @@ type Regions interface {
 	SubscriptionDrop(ctx context.Context, region, database string) error
 	ReplicationStatusOf(ctx context.Context, region, database string, src engine.Source) (*engine.ReplicationStatus, error)
 	AwaitReplica(ctx context.Context, region, database string, src engine.Source, timeout time.Duration) error
-	CompareReplica(ctx context.Context, src engine.Source, replicaRegion string, chunkRows int) ([]engine.TableComparison, error)
+	CompareReplica(ctx context.Context, src, replica engine.Owner, chunkRows int) ([]engine.TableComparison, error)
 }
 
 // Config holds a Manager's dependencies.

@@ -186,7 +186,7 @@ func (m *Manager) replicationHealth(ctx context.Context, db *store.Database, pol
 			}
 		}
 		if policy.ReplicaConsistent {
-			check := m.compare(ctx, r, src)
+			check := m.compare(ctx, r, db, src)
 			m.recordConsistency(ctx, r, check)
 			if check.Result != consistencyConsistent {
 				return apiv1.CheckReplicaConsistent, fmt.Sprintf("replica in %s is %s: %s", r.Region, check.Result, describeCheck(check))
@@ -204,9 +204,10 @@ const (
 )
 
 // compare waits for a replica to catch up with its source, then compares
-// their tables. Differences still there after a second catch-up count;
+// their tables, reading each side as its database's owner (source is the
+// source's record). Differences still there after a second catch-up count;
 // the first may be writes the replica had not applied yet.
-func (m *Manager) compare(ctx context.Context, replica *store.Database, src engine.Source) store.ConsistencyCheck {
+func (m *Manager) compare(ctx context.Context, replica, source *store.Database, src engine.Source) store.ConsistencyCheck {
 	check := store.ConsistencyCheck{CheckedAt: m.now()}
 	var tables []engine.TableComparison
 	for attempt := 0; attempt < 2; attempt++ {
@@ -215,7 +216,7 @@ func (m *Manager) compare(ctx context.Context, replica *store.Database, src engi
 			return check
 		}
 		var err error
-		tables, err = m.regions.CompareReplica(ctx, src, replica.Region, verifyChunkRows)
+		tables, err = m.regions.CompareReplica(ctx, ownerOf(source), ownerOf(replica), verifyChunkRows)
 		if err != nil {
 			check.Result, check.Error = consistencyFailed, err.Error()
 			return check
@@ -236,6 +237,11 @@ func (m *Manager) compare(ctx context.Context, replica *store.Database, src engi
 		check.Tables = append(check.Tables, tc)
 	}
 	return check
+}
+
+// ownerOf is how to log in to a database as its owner.
+func ownerOf(db *store.Database) engine.Owner {
+	return engine.Owner{Region: db.Region, Database: db.Name, Role: db.Owner, Password: db.Password}
 }
 
 func allConsistent(tables []engine.TableComparison) bool {
@@ -288,7 +294,11 @@ func (m *Manager) verify(ctx context.Context, db *store.Database, op *store.Oper
 	if err != nil {
 		return err
 	}
-	check := m.compare(ctx, db, src)
+	srcDB, err := m.store.DatabaseGet(ctx, store.DatabaseKey{Region: db.ReplicaOf, Name: db.Name})
+	if err != nil {
+		return fmt.Errorf("load source of replica %s in %s: %w", db.Name, db.Region, err)
+	}
+	check := m.compare(ctx, db, srcDB, src)
 	m.recordConsistency(ctx, db, check)
 	m.logger.Info().Str("operationId", op.ID).Str("region", db.Region).Str("database", db.Name).
 		Str("result", check.Result).Msg("Checked replica consistency")

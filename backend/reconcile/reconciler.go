@@ -49,7 +49,9 @@ type Regions interface {
 type Subscriptions interface {
 	ReplicationStatusOf(ctx context.Context, region, database string, src engine.Source) (*engine.ReplicationStatus, error)
 	SubscriptionEnsure(ctx context.Context, region, database string, src engine.Source) error
-	SubscriptionResync(ctx context.Context, region, database string, src engine.Source) error
+	// SubscriptionResync empties the replica's tables as its owner (o) and
+	// subscribes it again.
+	SubscriptionResync(ctx context.Context, o engine.Owner, src engine.Source) error
 }
 
 // ReplicaRecreator recreates a dropped replica database from its source.

@@ -36,7 +36,7 @@ func (c *checker) subscription(ctx context.Context) {
 			"replica %s in %s has no subscription to its source in %s", db.Name, db.Region, db.ReplicaOf))
 		if c.repair(ctx, f, "Resubscribed", func() (string, error) {
 			return fmt.Sprintf("emptied the replica's tables and subscribed it to %s again, copying the source's rows", db.ReplicaOf),
-				c.r.subs.SubscriptionResync(ctx, db.Region, db.Name, src)
+				c.r.subs.SubscriptionResync(ctx, engine.Owner{Region: db.Region, Database: db.Name, Role: db.Owner, Password: db.Password}, src)
 		}) {
 			c.synced(apiv1.ConditionFalse, apiv1.ReasonCatchingUp, "resubscribed; copying the source's rows")
 			return
