@@ -7,8 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
-
-	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
 )
 
 // limitsBundle is an API server with the given limits on a real loopback
@@ -32,33 +30,28 @@ type limitsBundle struct {
 
 // lockedBuffer collects logs written from handler goroutines.
 type lockedBuffer struct {
-	mu  chan struct{}
+	mu  sync.Mutex
 	buf strings.Builder
 }
 
-func newLockedBuffer() *lockedBuffer { return &lockedBuffer{mu: make(chan struct{}, 1)} }
-
 func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
 func (b *lockedBuffer) String() string {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	return b.buf.String()
 }
 
 func setupLimits(t *testing.T, limits Limits) *limitsBundle {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "state.db"), store.Options{})
+	st := openSQLite(t)
+	_, token, err := TokenCreate(context.Background(), st, "writer", scopeWrite)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	_, token, err := TokenCreate(ctx, st, "writer", scopeWrite)
-	require.NoError(t, err)
-	b := &limitsBundle{token: token, ops: &fakeOperations{holdWaits: true}, logs: newLockedBuffer()}
+	b := &limitsBundle{token: token, ops: &fakeOperations{holdWaits: true}, logs: &lockedBuffer{}}
 	b.server = New(Config{Store: st, Operations: b.ops, Regions: fakeRegions{}, Logger: zerolog.New(b.logs),
 		Registry: prometheus.NewRegistry(), RateLimit: RateLimit{PerSecond: -1}, MaxWait: 5 * time.Second, Limits: limits})
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -85,12 +85,19 @@ type securityBundle struct {
 	tokens map[string]string
 }
 
+// openSQLite opens a state store of the test's own, closed when it ends.
+func openSQLite(t *testing.T) store.Store {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "state.db"), store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
 func setupSecurity(t *testing.T, rateLimit RateLimit) *securityBundle {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "state.db"), store.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
+	st := openSQLite(t)
 	b := &securityBundle{store: st, ops: &fakeOperations{}, tokens: map[string]string{}}
 	for _, scope := range Scopes {
 		_, token, err := TokenCreate(ctx, st, scope+"-token", scope)
