@@ -110,3 +110,31 @@ func TestNameTakenIsRefusedAndLeftAlone(t *testing.T) {
 		require.Contains(t, b.logs.String(), "Left alone an object dbfleet did not create")
 	})
 }
+
+// TestOlderDatabasesAreMarkedAtStart takes the mark off a database's owner
+// role, as a dbfleetd older than the marker left it, and restarts
+// dbfleetd on the same state: at start it marks the role again, from its
+// store's record that it made the database, and a delete then drops both.
+func TestOlderDatabasesAreMarkedAtStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b, stop := startDaemon(t, fleet, dir)
+	name := daemontest.UniqueName("older")
+	db := b.create(t, "westeurope", name, apiv1.DatabaseSpec{DeletionProtection: new(false), SkipFinalBackup: true})
+	stop()
+
+	su := superuser(t, "westeurope")
+	marked := `SELECT count(*)::text FROM pg_auth_members WHERE roleid = 'dbfleet_managed'::regrole AND member = $1::regrole`
+	grantor := scanOne(t, su, `SELECT grantor::regrole::text FROM pg_auth_members WHERE roleid = 'dbfleet_managed'::regrole AND member = $1::regrole`, db.Owner)
+	adminExec(t, su, fmt.Sprintf(`REVOKE dbfleet_managed FROM %s GRANTED BY %s`, db.Owner, grantor))
+	require.Equal(t, "0", scanOne(t, su, marked, db.Owner))
+
+	b, _ = startDaemon(t, fleet, dir)
+	require.Eventually(t, func() bool { return scanOne(t, su, marked, db.Owner) == "1" }, 30*time.Second, 100*time.Millisecond,
+		"the owner role is marked again")
+	op := b.client.Do(t, http.MethodDelete, "/v1/databases/westeurope/"+name, nil).Operation(t)
+	done := b.client.Wait(t, op.ID, time.Minute)
+	require.Equal(t, apiv1.OperationSucceeded, done.State, "%+v", done)
+	require.False(t, daemontest.DatabaseExists(t, su, name))
+	require.False(t, daemontest.RoleExists(t, su, db.Owner))
+}
