@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 	"testing"
+	"time"
 
 	tfjson "github.com/hashicorp/terraform-json"
 	"github.com/hashicorp/terraform-plugin-testing/compare"
@@ -224,12 +226,48 @@ func TestAccDatabase_Destroy(t *testing.T) {
 			db := setup(t, "acc_destroy")
 			db.protected = new(false)
 			db.keepFinalBackup = tc.keepFinalBackup
+			if c := capabilities(t, db.region); tc.keepFinalBackup && !c.CanTakeFinalBackups {
+				refuseUnbackedDestroy(t, db, c)
+				return
+			}
 			resource.ParallelTest(t, testCase(t,
 				[]resource.TestStep{{Config: db.config(), ConfigStateChecks: []statecheck.StateCheck{writeOrders()}}},
 				checkFinalBackup(db, tc.keepFinalBackup),
 			))
 		})
 	}
+}
+
+// refuseUnbackedDestroy destroys d in a region whose server is newer than every pg_dump dbfleetd
+// found: terraform destroy fails at plan time naming the pg_dump it needs, and so does the API's
+// DELETE, and nothing is dropped; once skip_final_backup = true is applied, the destroy goes
+// through without a backup.
+func refuseUnbackedDestroy(t *testing.T, d database, c apiv1.RegionCapabilities) {
+	skipping := d
+	skipping.keepFinalBackup = false
+	resource.ParallelTest(t, testCase(t, []resource.TestStep{
+		{Config: d.config(), ConfigStateChecks: []statecheck.StateCheck{writeOrders()}},
+		{
+			Config:  d.config(),
+			Destroy: true,
+			ExpectError: diagnostic("Final Backup Impossible", fmt.Sprintf("region %q cannot", d.region),
+				fmt.Sprintf("pg_dump %d or newer (the server runs PostgreSQL %s", c.ServerVersionNum/10000, c.ServerVersion),
+				"set skip_final_backup = true"),
+		},
+		{
+			PreConfig: func() {
+				resp := fleet.api().Do(t, http.MethodDelete, databasePath(d.region, d.name), nil)
+				require.Equal(t, http.StatusConflict, resp.Status, "DELETE %s: %s", d.id(), resp.Body)
+				var body apiv1.ErrorResponse
+				resp.Decode(t, &body)
+				require.Equal(t, apiv1.CodeFailedPrecondition, body.Error.Code)
+				require.Equal(t, "skip_final_backup", body.Error.Details[apiv1.DetailField])
+				require.Contains(t, body.Error.Message, "install pg_dump")
+				require.Equal(t, apiv1.DatabaseStatusReady, getDatabase(t, d).Status, "the refused deletes dropped nothing")
+			},
+			Config: skipping.config(),
+		},
+	}, checkFinalBackup(d, false)))
 }
 
 // TestAccDatabase_RemovedOutsideTerraform deletes a database through
@@ -266,8 +304,10 @@ func TestAccDatabase_RemovedOutsideTerraform(t *testing.T) {
 // tainted resource that the next plan replaces and by dbfleetd as failed,
 // and that destroying it leaves nothing behind.
 //
-// The failure is real: a database of that name already exists in
-// PostgreSQL, made by someone else, and dbfleetd refuses to take it over.
+// The failure is real: someone else creates a database of that name after
+// the plan and the PUT found the name free (which they check, see
+// TestAccDatabase_PlanRefusesTakenName), while the create operation waits
+// to make the owner role, and dbfleetd refuses to take it over.
 func TestAccDatabase_FailedCreateIsTainted(t *testing.T) {
 	db := setup(t, "acc_foreign")
 	db.protected = new(false)
@@ -278,25 +318,21 @@ func TestAccDatabase_FailedCreateIsTainted(t *testing.T) {
 		require.NoError(t, admin.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, db.name).Scan(&owner))
 		return owner
 	}
-	var before string
+	planted := make(chan error, 1)
 
 	resource.ParallelTest(t, testCase(t, []resource.TestStep{
 		{
-			PreConfig: func() {
-				_, err := admin.Exec(ctx, "CREATE DATABASE "+db.name)
-				require.NoError(t, err)
-				before = foreignOwner()
-			},
-			Config: db.config(),
-			ExpectError: diagnostic("Unable to Create Database", "Error code: step_failed",
-				"does not take over databases it did not create", "Step: ensure_database",
-				"Terraform keeps the database in state as tainted"),
+			PreConfig: func() { plantWhileRoleWaits(t, db, planted) },
+			Config:    db.config(),
+			ExpectError: diagnostic("Unable to Create Database", "Error code: name_taken",
+				"was not created by dbfleet", "Terraform keeps the database in state as tainted"),
 		},
 		{
 			PreConfig: func() {
+				require.NoError(t, <-planted, "the foreign database was made while the create waited")
 				got := getDatabase(t, db)
 				require.Equal(t, apiv1.DatabaseStatusFailed, got.Status, "dbfleetd's status of %s", db.id())
-				require.Equal(t, before, foreignOwner(), "dbfleetd took over the foreign database %s", db.id())
+				require.Equal(t, fleet.regions[db.region].SuperuserUser, foreignOwner(), "dbfleetd took over the foreign database %s", db.id())
 				_, err := admin.Exec(ctx, "DROP DATABASE "+db.name)
 				require.NoError(t, err)
 			},
@@ -309,4 +345,62 @@ func TestAccDatabase_FailedCreateIsTainted(t *testing.T) {
 			Check: resource.TestCheckResourceAttr(databaseAddress, "status", apiv1.DatabaseStatusReady),
 		},
 	}))
+}
+
+// recorded tells whether dbfleetd has a record of d, without failing a test from a goroutine.
+func recorded(ctx context.Context, d database) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fleet.endpoint+databasePath(d.region, d.name), nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Authorization", "Bearer "+fleet.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK, nil
+}
+
+// plantWhileRoleWaits holds the region's role catalog (pg_authid) locked, so that the create of
+// d waits in its ensure_role step, after the plan and the PUT; once dbfleetd has recorded d and
+// its admin waits on the lock to create a role, it creates a database of d's name as the
+// superuser and lets go. It reports on done.
+func plantWhileRoleWaits(t *testing.T, d database, done chan<- error) {
+	ctx := context.Background()
+	admin := fleet.admin[d.region]
+	lock, err := admin.Begin(ctx)
+	require.NoError(t, err)
+	_, err = lock.Exec(ctx, `LOCK TABLE pg_catalog.pg_authid IN SHARE ROW EXCLUSIVE MODE`)
+	require.NoError(t, err)
+	go func() {
+		defer func() { _ = lock.Rollback(ctx) }()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			// The wait may be on the owner role or, first in a fleet, on dbfleet's marker role;
+			// the database's record says it is this test's create that waits.
+			var waiting bool
+			err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+				AND usename = $1 AND query LIKE 'CREATE ROLE %')`, fleet.regions[d.region].AdminUser).Scan(&waiting)
+			if err == nil && waiting {
+				waiting, err = recorded(ctx, d)
+			}
+			switch {
+			case err != nil:
+				done <- err
+				return
+			case waiting:
+				_, err := admin.Exec(ctx, "CREATE DATABASE "+d.name)
+				done <- err
+				return
+			case time.Now().After(deadline):
+				var waits []string
+				_ = admin.QueryRow(ctx, `SELECT coalesce(array_agg(left(query, 120)), '{}') FROM pg_stat_activity
+					WHERE wait_event_type = 'Lock'`).Scan(&waits)
+				done <- fmt.Errorf("no statement of dbfleetd's waited on the role catalog for %s within a minute; waiting: %q", d.name, waits)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
 }

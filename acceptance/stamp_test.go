@@ -170,6 +170,10 @@ func newStamp(t *testing.T, schema, database string, bake time.Duration) *stamp 
 			"-var=schema=" + schema,
 			fmt.Sprintf("-var=databases=[%s]", hclString(database)),
 			"-var=deletion_protection=false",
+			// Where no pg_dump can back a region's server up, the destroy would be refused.
+			fmt.Sprintf("-var=skip_final_backup=%t", slices.ContainsFunc(allRegions, func(r string) bool {
+				return !capabilities(t, r).CanTakeFinalBackups
+			})),
 		},
 	}
 	t.Cleanup(s.destroy)

@@ -51,6 +51,12 @@ variable "deletion_protection" {
   default     = true
 }
 
+variable "skip_final_backup" {
+  description = "Whether deleting the databases skips the final pg_dump; needed where the backend has no pg_dump as new as the region's server."
+  type        = bool
+  default     = false
+}
+
 resource "dbfleet_database" "this" {
   for_each = toset(var.databases)
 
@@ -59,6 +65,7 @@ resource "dbfleet_database" "this" {
   schema              = var.schema
   schema_version      = var.schema_version
   deletion_protection = var.deletion_protection
+  skip_final_backup   = var.skip_final_backup
 
   parameters = {
     statement_timeout = "30s"
