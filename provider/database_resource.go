@@ -522,7 +522,8 @@ func (r *databaseResource) ValidateConfig(ctx context.Context, req resource.Vali
 }
 
 // ModifyPlan fails a plan that would delete a database with deletion
-// protection on, then asks dbfleetd what the planned database would do, so
+// protection on, or whose final backup its region cannot take, then asks
+// dbfleetd what the planned database would do, so
 // that the plan shows the resolved schema_version and the rollout_wave, and
 // so that an unknown region, schema, version or parameter, a downgrade
 // without down SQL or a halted rollout fail the plan rather than the apply.
