@@ -283,6 +283,28 @@ func createOrders(db dbInstance) error {
 	return nil
 }
 
+// clientProgram is a PostgreSQL client program (psql, pg_restore): the one beside the regions'
+// server programs, or, when that build has none (the npm server builds of other versions), the
+// newest the machine has beside a pg_dump, which reads archives and speaks to servers of any
+// supported version the tests use.
+func clientProgram(name string) (string, error) {
+	p, err := pgbin.Path(name)
+	if err == nil {
+		return p, nil
+	}
+	dumps, findErr := pgbin.FindPgDumps(context.Background(), nil)
+	if findErr != nil {
+		return "", errors.Join(err, findErr)
+	}
+	for i := len(dumps) - 1; i >= 0; i-- {
+		candidate := filepath.Join(filepath.Dir(dumps[i].Path), name)
+		if info, statErr := os.Stat(candidate); statErr == nil && info.Mode().Perm()&0o111 != 0 {
+			return candidate, nil
+		}
+	}
+	return "", err
+}
+
 // checkFinalBackup checks, after destroy, the final backups dbfleetd keeps
 // of d: with keep, one whole pg_dump archive readable by its owner only that
 // holds the table orders; otherwise none.
@@ -309,7 +331,7 @@ func checkFinalBackup(d database, keep bool) resource.TestCheckFunc {
 		if perm := info.Mode().Perm(); perm != 0o600 {
 			return fmt.Errorf("final backup %s has mode %o, want 600: it holds the database's data", dump, perm)
 		}
-		pgRestore, err := pgbin.Path("pg_restore")
+		pgRestore, err := clientProgram("pg_restore")
 		if err != nil {
 			return err
 		}

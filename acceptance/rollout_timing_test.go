@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon/daemontest"
-	"github.com/dbfleet/terraform-provider-dbfleet/backend/pgbin"
 )
 
 // TestAccSchemaRollout_UpgradeTimeAgainstPsql measures three-region
@@ -127,7 +126,7 @@ type psqlFleet struct {
 // superuser, and drops them when the test ends.
 func newPsqlFleet(t *testing.T, name string) *psqlFleet {
 	t.Helper()
-	psql, err := pgbin.Path("psql")
+	psql, err := clientProgram("psql")
 	require.NoError(t, err)
 	for _, region := range allRegions {
 		require.NoError(t, adminExec(region, "postgres", "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()))
