@@ -11,7 +11,7 @@ import (
 	"golang.org/x/net/netutil"
 )
 
-// Limits are the HTTP server's timeouts and connection cap. Bodies get
+// Limits are the HTTP server's timeouts. Bodies get
 // BodyReadTimeout per request, from the start of the handler, rather than
 // a server-wide ReadTimeout: net/http ends a request's context when the
 // connection's read deadline passes, which would cut :wait long-polls.
@@ -25,9 +25,6 @@ type Limits struct {
 	// IdleTimeout closes keep-alive connections that carry no request; 0
 	// means 90 s.
 	IdleTimeout time.Duration
-	// MaxConnections caps the connections served at once (more wait in the
-	// listen queue); 0 means 1024.
-	MaxConnections int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -35,7 +32,6 @@ func (l Limits) withDefaults() Limits {
 		ReadHeaderTimeout: cmp.Or(l.ReadHeaderTimeout, 10*time.Second),
 		BodyReadTimeout:   cmp.Or(l.BodyReadTimeout, 15*time.Second),
 		IdleTimeout:       cmp.Or(l.IdleTimeout, 90*time.Second),
-		MaxConnections:    cmp.Or(l.MaxConnections, 1024),
 	}
 }
 
@@ -64,10 +60,13 @@ func (s *Server) HTTPServer() *http.Server {
 	}
 }
 
-// LimitListener caps l at the server's MaxConnections connections at once.
-func (s *Server) LimitListener(l net.Listener) net.Listener {
-	return netutil.LimitListener(l, s.limits.MaxConnections)
-}
+// DefaultMaxConnections is how many connections dbfleetd serves at once;
+// more wait in the listen queue.
+const DefaultMaxConnections = 1024
+
+// LimitListener caps l at n connections at once. It wraps the TCP listener,
+// under TLS: net/http must see the *tls.Conn of each connection.
+func LimitListener(l net.Listener, n int) net.Listener { return netutil.LimitListener(l, n) }
 
 // clientGone tells whether err ended a request only because its client went
 // away (the request's context was cancelled).

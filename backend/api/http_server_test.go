@@ -46,7 +46,7 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-func setupLimits(t *testing.T, limits Limits) *limitsBundle {
+func setupLimits(t *testing.T, limits Limits, maxConnections int) *limitsBundle {
 	t.Helper()
 	st := openSQLite(t)
 	_, token, err := TokenCreate(context.Background(), st, "writer", scopeWrite)
@@ -57,7 +57,7 @@ func setupLimits(t *testing.T, limits Limits) *limitsBundle {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := b.server.HTTPServer()
-	go func() { _ = srv.Serve(b.server.LimitListener(l)) }()
+	go func() { _ = srv.Serve(LimitListener(l, maxConnections)) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	b.addr = l.Addr().String()
 	return b
@@ -83,7 +83,7 @@ func TestHTTPServerLimits(t *testing.T) {
 
 	t.Run("SlowBodyIsCutAtItsDeadline", func(t *testing.T) {
 		t.Parallel()
-		b := setupLimits(t, Limits{BodyReadTimeout: time.Second})
+		b := setupLimits(t, Limits{BodyReadTimeout: time.Second}, DefaultMaxConnections)
 		conn := b.dial(t)
 		body := `{"skip_final_backup": true, "schema": "` + strings.Repeat("a", 60) + `"}`
 		start := time.Now()
@@ -116,7 +116,7 @@ func TestHTTPServerLimits(t *testing.T) {
 
 	t.Run("IdleKeepAliveIsClosed", func(t *testing.T) {
 		t.Parallel()
-		b := setupLimits(t, Limits{IdleTimeout: 300 * time.Millisecond})
+		b := setupLimits(t, Limits{IdleTimeout: 300 * time.Millisecond}, DefaultMaxConnections)
 		conn := b.dial(t)
 		_, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: dbfleet\r\n\r\n")
 		require.NoError(t, err)
@@ -134,7 +134,7 @@ func TestHTTPServerLimits(t *testing.T) {
 	t.Run("LongPollOutlastsTheTimeouts", func(t *testing.T) {
 		t.Parallel()
 		short := 300 * time.Millisecond
-		b := setupLimits(t, Limits{ReadHeaderTimeout: short, BodyReadTimeout: short, IdleTimeout: short})
+		b := setupLimits(t, Limits{ReadHeaderTimeout: short, BodyReadTimeout: short, IdleTimeout: short}, DefaultMaxConnections)
 		start := time.Now()
 		req, err := http.NewRequest(http.MethodPost, "http://"+b.addr+"/v1/operations/op-1:wait?timeout=1500ms", nil)
 		require.NoError(t, err)
@@ -148,7 +148,7 @@ func TestHTTPServerLimits(t *testing.T) {
 
 	t.Run("ConnectionsAreCapped", func(t *testing.T) {
 		t.Parallel()
-		b := setupLimits(t, Limits{MaxConnections: 2})
+		b := setupLimits(t, Limits{}, 2)
 		held := []net.Conn{b.dial(t), b.dial(t)}
 		for _, conn := range held {
 			_, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: dbfleet\r\n\r\n")
@@ -173,7 +173,7 @@ func TestHTTPServerLimits(t *testing.T) {
 
 	t.Run("AbandonedRequestIsLoggedAs499", func(t *testing.T) {
 		t.Parallel()
-		b := setupLimits(t, Limits{})
+		b := setupLimits(t, Limits{}, DefaultMaxConnections)
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.addr+"/v1/operations/op-1:wait?timeout=4s", nil)

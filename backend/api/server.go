@@ -66,8 +66,8 @@ type Config struct {
 	// its session cookie key from; nil gives the dashboard a random key
 	// (sessions on this Server alone).
 	SecretKey []byte
-	// Limits are the HTTP server's timeouts and connection cap; zero
-	// fields take their defaults.
+	// Limits are the HTTP server's timeouts; zero fields take their
+	// defaults.
 	Limits Limits
 }
 

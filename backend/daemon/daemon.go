@@ -162,7 +162,7 @@ func Run(ctx context.Context, cfg Config) error {
 		SecretKey: cfg.SecretKey})
 	srv := handler.HTTPServer()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(handler.LimitListener(listener)) }()
+	go func() { serveErr <- srv.Serve(listener) }()
 
 	endpoint := scheme + "://" + listener.Addr().String()
 	log.Info().Str("endpoint", endpoint).Strs("regions", fleet.Names()).Str("node", st.NodeID()).Msg("Serving")

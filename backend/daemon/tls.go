@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/api"
 )
 
 // TLSConfig names the certificate and key dbfleetd serves HTTPS with.
@@ -34,6 +36,7 @@ func listen(address string, tlsCfg *TLSConfig) (net.Listener, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("listen on %s: %w", address, err)
 	}
+	l = api.LimitListener(l, api.DefaultMaxConnections)
 	if serverTLS == nil {
 		return l, "http", nil
 	}
