@@ -179,8 +179,10 @@ func TestReconcileRecreatesDroppedOwnerRole(t *testing.T) {
 	admin := fleet.Admin(t, "westeurope")
 	inDB := fleet.AdminDB(t, "westeurope", db.Name)
 
-	// What a DBA does to drop a role that owns things.
-	adminExec(t, inDB, fmt.Sprintf("REASSIGN OWNED BY %s TO CURRENT_USER", db.Owner))
+	// What a DBA does to drop a role that owns things, as the admin role
+	// (a managed server's DBA is that role; dbfleet takes back a database
+	// its admin owns, not one the superuser does).
+	adminExec(t, inDB, fmt.Sprintf("REASSIGN OWNED BY %s TO %s", db.Owner, fleet.Region(t, "westeurope").AdminUser))
 	adminExec(t, inDB, fmt.Sprintf("DROP OWNED BY %s", db.Owner))
 	adminExec(t, admin, "DROP ROLE "+db.Owner)
 	require.False(t, daemontest.RoleExists(t, admin, db.Owner))
