@@ -62,7 +62,7 @@ func (f *Fleet) CatalogInspect(ctx context.Context, region string, queries []Cat
 	}
 	rows, err := pool.Query(ctx, `SELECT q.datname, d.oid IS NOT NULL, coalesce(o.rolname::pg_catalog.text, ''),
 			r.oid IS NOT NULL, coalesce(r.rolcanlogin, false), coalesce(s.setconfig, '{}')
-		FROM pg_catalog.unnest($1::pg_catalog.text[], $2::pg_catalog.text[]) AS q (datname, owner)
+		FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS q (datname, owner)
 		LEFT JOIN pg_catalog.pg_database d ON d.datname OPERATOR(pg_catalog.=) q.datname::pg_catalog.name
 		LEFT JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) d.datdba
 		LEFT JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) q.owner::pg_catalog.name
@@ -342,7 +342,7 @@ func (f *Fleet) LedgerRebuild(ctx context.Context, o Owner, entries []LedgerEntr
 			return fmt.Errorf("create ledger: %w", err)
 		}
 		rows, err := tx.Query(ctx, `INSERT INTO dbfleet.migrations AS m (version, checksum, operation_id)
-			SELECT v, c, $3 FROM pg_catalog.unnest($1::pg_catalog.int8[], $2::pg_catalog.text[]) AS e (v, c)
+			SELECT v, c, $3 FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.text[])) AS e (v, c)
 			ON CONFLICT (version) DO UPDATE SET checksum = excluded.checksum WHERE m.checksum IS DISTINCT FROM excluded.checksum
 			RETURNING version, xmax OPERATOR(pg_catalog.=) 0`, versions, checksums, operationID)
 		if err != nil {

@@ -48,12 +48,9 @@ func (f *Fleet) SubscriptionEnsure(ctx context.Context, region, database string,
 	if !ok {
 		return fmt.Errorf("source region %s: %w", src.Region, ErrUnknownRegion)
 	}
-	caps, err := f.RegionCapabilities(ctx, region)
+	caps, err := f.subscribable(ctx, region)
 	if err != nil {
 		return err
-	}
-	if missing := caps.MissingForSubscribing(); len(missing) > 0 {
-		return &MissingError{Region: region, Action: "hold replicas", Missing: missing}
 	}
 	conn, err := f.connectAdmin(ctx, region, database)
 	if err != nil {
@@ -107,6 +104,19 @@ func (f *Fleet) SubscriptionEnsure(ctx context.Context, region, database string,
 		}
 	}
 	return nil
+}
+
+// subscribable returns a region's capabilities, or a *MissingError when it
+// cannot hold replicas.
+func (f *Fleet) subscribable(ctx context.Context, region string) (*Capabilities, error) {
+	caps, err := f.RegionCapabilities(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	if missing := caps.MissingForSubscribing(); len(missing) > 0 {
+		return nil, &MissingError{Region: region, Action: "hold replicas", Missing: missing}
+	}
+	return caps, nil
 }
 
 // subscriptionState is a replica database's owner and its subscription.
@@ -174,6 +184,10 @@ func subscriptionExec(ctx context.Context, conn *pgx.Conn, stmt string) error {
 // permanent tables are emptied: unlogged and temporary ones are not
 // replicated, so the copy would not fill them again.
 func (f *Fleet) SubscriptionResync(ctx context.Context, o Owner, src Source) error {
+	// Refused before anything is emptied.
+	if _, err := f.subscribable(ctx, o.Region); err != nil {
+		return err
+	}
 	conn, err := f.connectOwner(ctx, o)
 	if err != nil {
 		return ownerConnectError(err)
