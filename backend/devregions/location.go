@@ -54,7 +54,9 @@ func placeCluster(dataDir, metaDir, name string, u serverUser) (placement, error
 }
 
 // fallbackDir is the cluster directory of region name outside the data directory: one directory
-// per data directory, so that several dev fleets on one machine never share a cluster.
+// per data directory, so that several dev fleets on one machine never share a cluster. That
+// directory records its owner (claimFallbackParent), so that a start can remove the clusters of a
+// data directory that is gone (sweepFallback).
 func fallbackDir(dataDir, name string) string {
 	sum := sha256.Sum256([]byte(dataDir))
 	return filepath.Join(fallbackRoot, fallbackPrefix+hex.EncodeToString(sum[:6]), name)
