@@ -22,7 +22,7 @@ type roleState struct {
 }
 
 const roleStateQuery = `SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls,
-	coalesce((SELECT pg_catalog.array_agg(g.rolname::pg_catalog.text ORDER BY g.rolname)
+	coalesce((SELECT pg_catalog.array_agg(DISTINCT g.rolname::pg_catalog.text ORDER BY g.rolname::pg_catalog.text)
 		FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
 		WHERE m.member OPERATOR(pg_catalog.=) r.oid), '{}')
 FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1`

@@ -110,7 +110,9 @@ TRUNCATE public.kv; INSERT INTO public.kv VALUES ('a', '1'), ('b', '2'), ('d', '
 			return c.MissingForFinalBackup()
 		}
 		return nil
-	}, Run: func(e *env) error { return e.target.Fleet.DatabaseDump(e.ctx, e.ownerOf(e.target.Source), e.backupPath()) }},
+	}, Run: func(e *env) error {
+		return e.target.Fleet.DatabaseDump(e.ctx, e.ownerOf(e.target.Source), e.backupPath())
+	}},
 	{Name: "delete", Run: func(e *env) error {
 		e.removeOutsidePlants()
 		f := e.target.Fleet
@@ -173,7 +175,7 @@ func migrate(e *env) error {
 	}
 	for _, db := range e.vector.outsideDatabases() {
 		for _, r := range e.regions() {
-			err := e.asOwner(r, db, e.vector.Outside[db])
+			err := e.asOwner(r, db, e.expand(e.vector.Outside[db]))
 			planted := err == nil
 			// PUBLIC may create in public before PostgreSQL 15 only.
 			if want := e.caps[r].Major() < 15; planted != want {
