@@ -2,8 +2,12 @@ package engine_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -38,9 +42,13 @@ func TestConformance(t *testing.T) {
 				})
 				require.NoError(t, err)
 				t.Cleanup(func() {
+					if t.Failed() {
+						logServerTails(t, regions.Regions())
+					}
 					_ = regions.Stop(context.Background())
 					_ = devregions.RemoveClusters(dir, names...)
 				})
+				roomForReplicas(t, regions)
 				target := enginetest.Target{Source: names[0], Replica: names[1], SuperuserDSN: map[string]string{}, BackupDir: t.TempDir()}
 				var cfgs []engine.RegionConfig
 				for _, r := range regions.Regions() {
@@ -53,6 +61,44 @@ func TestConformance(t *testing.T) {
 				t.Cleanup(target.Fleet.Close)
 				enginetest.Exercise(t, target)
 			})
+		}
+	}
+}
+
+// logServerTails logs the end of each region's server log, where a replica's apply worker
+// says why it does not catch up.
+func logServerTails(t *testing.T, regions []devregions.Region) {
+	for _, r := range regions {
+		data, err := os.ReadFile(filepath.Join(r.ClusterDir, "postgres.log"))
+		if err != nil {
+			t.Logf("server log of %s: %v", r.Name, err)
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		t.Logf("end of the server log of %s:\n%s", r.Name, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+	}
+}
+
+// roomForReplicas gives PostgreSQL 18 servers room for as many replication origins as the
+// suite has replicas at once: 18 counts them apart from replication slots
+// (max_active_replication_origins, 10 by default), and an apply worker beyond them fails with
+// "could not find free replication state slot" and never catches up. devregions does not set
+// it yet; ALTER SYSTEM and a restart do.
+func roomForReplicas(t *testing.T, regions *devregions.Fleet) {
+	ctx := context.Background()
+	for _, r := range regions.Regions() {
+		conn, err := pgx.Connect(ctx, r.SuperuserDSN())
+		require.NoError(t, err)
+		var num int
+		require.NoError(t, conn.QueryRow(ctx, "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4").Scan(&num))
+		if num >= 180000 {
+			_, err = conn.Exec(ctx, "ALTER SYSTEM SET max_active_replication_origins = 64")
+		}
+		conn.Close(ctx)
+		require.NoError(t, err)
+		if num >= 180000 {
+			require.NoError(t, regions.StopRegion(ctx, r.Name))
+			require.NoError(t, regions.StartRegion(ctx, r.Name))
 		}
 	}
 }
