@@ -115,6 +115,9 @@ TRUNCATE public.kv; INSERT INTO public.kv VALUES ('a', '1'), ('b', '2'), ('d', '
 	}},
 	{Name: "delete", Run: func(e *env) error {
 		e.removeOutsidePlants()
+		if err := e.superSessionsGone(); err != nil {
+			return err
+		}
 		f := e.target.Fleet
 		if err := f.SubscriptionDrop(e.ctx, e.target.Replica, e.db); err != nil {
 			return err
@@ -292,6 +295,31 @@ func healOwnership(e *env) error {
 		}
 		if n < 1 {
 			return fmt.Errorf("ownership restore in %s gave back %d objects", r, n)
+		}
+	}
+	return nil
+}
+
+// superSessionsGone waits until the sessions the checks opened as the superuser in the
+// vector's database have ended: a managed admin's DROP DATABASE ... WITH (FORCE) may not end a
+// superuser's session, and a closed connection's backend exits a moment after the client.
+func (e *env) superSessionsGone() error {
+	for _, r := range e.regions() {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			var n int
+			err := e.super[r].QueryRow(e.ctx, `SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity a
+				JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) a.usename
+				WHERE a.datname OPERATOR(pg_catalog.=) $1 AND r.rolsuper AND a.backend_type OPERATOR(pg_catalog.=) 'client backend'`, e.db).Scan(&n)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%d superuser sessions stay in %s of %s", n, e.db, r)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	return nil
