@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/devregions"
+)
+
+// TestAdminSessionPinned checks on a real server that the startup packet's settings win over
+// what a database's owner sets for the database and for itself: the admin's session keeps
+// pg_catalog first, acts as itself, writes, and has no tenant timeout, while the owner's own
+// session keeps the owner's settings.
+func TestAdminSessionPinned(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	regions, err := devregions.Start(ctx, devregions.Options{DataDir: dir, Names: []string{"westeurope"}, Logger: zerolog.Nop()})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = regions.Stop(context.Background())
+		_ = devregions.RemoveClusters(dir, "westeurope")
+	})
+	r := regions.Regions()[0]
+	f, err := NewFleet([]RegionConfig{{Name: r.Name, AdminDSN: r.AdminDSN()}}, Options{})
+	require.NoError(t, err)
+	t.Cleanup(f.Close)
+	o := Owner{Region: r.Name, Database: "pinned", Role: "pinned_owner", Password: "pw-pinned"}
+	require.NoError(t, f.RoleEnsure(ctx, r.Name, o.Role, o.Password))
+	require.NoError(t, f.DatabaseEnsure(ctx, r.Name, o.Database, o.Role))
+
+	owner, err := f.connectOwner(ctx, o)
+	require.NoError(t, err)
+	for _, stmt := range []string{
+		"ALTER DATABASE pinned SET search_path = public, pg_catalog",
+		"ALTER DATABASE pinned SET role = pinned_owner",
+		"ALTER DATABASE pinned SET default_transaction_read_only = on",
+		"ALTER DATABASE pinned SET lock_timeout = '1ms'",
+		"ALTER ROLE pinned_owner SET statement_timeout = '1ms'",
+	} {
+		_, err := owner.Exec(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	require.NoError(t, owner.Close(ctx))
+
+	const settings = `SELECT current_user::text, pg_catalog.current_setting('search_path'),
+		pg_catalog.current_setting('default_transaction_read_only'), pg_catalog.current_setting('lock_timeout'),
+		pg_catalog.current_setting('statement_timeout')`
+	read := func(conn *pgx.Conn) []string {
+		t.Helper()
+		got := make([]string, 5)
+		require.NoError(t, conn.QueryRow(ctx, settings, pgx.QueryExecModeSimpleProtocol).Scan(&got[0], &got[1], &got[2], &got[3], &got[4]))
+		return got
+	}
+	admin, err := f.connectAdmin(ctx, r.Name, o.Database)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	require.Equal(t, []string{r.AdminUser, "pg_catalog, pg_temp", "off", "0", "0"}, read(admin))
+
+	pool, err := f.pool(ctx, r.Name)
+	require.NoError(t, err)
+	var path string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT pg_catalog.current_setting('search_path')`).Scan(&path))
+	require.Equal(t, "pg_catalog, pg_temp", path)
+
+	// The owner's session keeps what the owner chose.
+	owner, err = f.connectOwner(ctx, o)
+	require.NoError(t, err)
+	defer owner.Close(ctx)
+	require.Equal(t, []string{o.Role, "public, pg_catalog", "on", "1ms", "1ms"}, read(owner))
+}
