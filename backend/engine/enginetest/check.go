@@ -80,7 +80,7 @@ func (tr *tracker) check(path string) {
 	for region := range e.super {
 		for _, db := range append([]string{e.db}, e.vector.outsideDatabases()...) {
 			who := tr.evidence(region, db)
-			require.Emptyf(t, who, "in %s of %s, planted code ran as the admin or a superuser during path %s (vector %s)", db, region, path, e.vector.Name)
+			require.Emptyf(t, who, "in %s of %s, planted code ran as the admin, a superuser or a replication role during path %s (vector %s)", db, region, path, e.vector.Name)
 		}
 	}
 }
@@ -89,7 +89,8 @@ func (tr *tracker) check(path string) {
 var forbiddenGroups = []string{"pg_read_server_files", "pg_write_server_files", "pg_execute_server_program"}
 
 // evidence returns the privileged roles a payload recorded as current_user in a database: the
-// admin, or a superuser. It connects to that database as the superuser; a missing database or
+// admin, a superuser, or a role with REPLICATION (the replication role reads the source for the
+// initial copy). It connects to that database as the superuser; a missing database or
 // evidence table has none.
 func (tr *tracker) evidence(region, db string) []string {
 	e := tr.e
@@ -101,7 +102,7 @@ func (tr *tracker) evidence(region, db string) []string {
 	defer conn.Close(context.WithoutCancel(e.ctx))
 	rows, err := conn.Query(e.ctx, `SELECT pg_catalog.format('%s as %s (session %s)', v.vector, v.who, v.sess)
 		FROM public.dbfleet_evidence v LEFT JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) v.who
-		WHERE v.who OPERATOR(pg_catalog.=) $1 OR r.rolsuper`, e.target.Admin)
+		WHERE v.who OPERATOR(pg_catalog.=) $1 OR r.rolsuper OR r.rolreplication`, e.target.Admin)
 	if err != nil {
 		require.Containsf(e.t, err.Error(), "does not exist", "read evidence in %s of %s", db, region)
 		return nil
