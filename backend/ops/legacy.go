@@ -52,7 +52,7 @@ func (m *Manager) markLegacy(ctx context.Context) error {
 		marked, err := m.regions.MarkLegacy(ctx, db.Region, db.Name, db.Owner, repl)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return nil //nolint:nilerr // shutting down is not a failure; the next start marks the rest
 			}
 			m.logger.Warn().Str("region", db.Region).Str("database", db.Name).Err(err).
 				Msg("Could not mark a database made before the ownership marker; will try again")
