@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/pgbin"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Capabilities is what a region's server is and what its admin role may do there, as probed.
@@ -69,14 +70,12 @@ func (f *Fleet) RegionCapabilities(ctx context.Context, name string) (*Capabilit
 
 // probeCapabilities probes a region's server and its admin role's rights.
 func (f *Fleet) probeCapabilities(ctx context.Context, name string) (*Capabilities, error) {
-	pool, err := f.pool(ctx, name)
-	if err != nil {
-		return nil, err
-	}
 	var c Capabilities
-	err = pool.QueryRow(ctx, capabilitiesQuery).Scan(&c.ServerVersionNum, &c.ServerVersion,
-		&c.Superuser, &c.CreateDB, &c.CreateRole, &c.Replication, &c.Monitor, &c.CreateSubscription,
-		&c.WalLevel, &c.FreeReplicationSlots, &c.FreeWalSenders, &c.FreeReplicationWorkers)
+	err := f.readPooled(ctx, name, func(pool *pgxpool.Pool) error {
+		return pool.QueryRow(ctx, capabilitiesQuery).Scan(&c.ServerVersionNum, &c.ServerVersion,
+			&c.Superuser, &c.CreateDB, &c.CreateRole, &c.Replication, &c.Monitor, &c.CreateSubscription,
+			&c.WalLevel, &c.FreeReplicationSlots, &c.FreeWalSenders, &c.FreeReplicationWorkers)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("probe capabilities of region %s: %w", name, err)
 	}

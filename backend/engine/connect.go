@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -19,6 +20,34 @@ func (f *Fleet) pool(ctx context.Context, name string) (*pgxpool.Pool, error) {
 		r.pool, r.poolErr = pgxpool.NewWithConfig(context.WithoutCancel(ctx), r.poolCfg)
 	})
 	return r.pool, r.poolErr
+}
+
+// readPooled runs read on a region's pool of admin sessions, and once more
+// when the server had ended the session read was given: a restart, a
+// failover or pg_terminate_backend ends every pooled session at once, and
+// the pool pings on acquire only a session idle for over a second. The pool
+// is emptied before the second run, so it gets a new session. Reads only: a
+// write may have been done before its session ended.
+func (f *Fleet) readPooled(ctx context.Context, region string, read func(*pgxpool.Pool) error) error {
+	pool, err := f.pool(ctx, region)
+	if err != nil {
+		return err
+	}
+	err = read(pool)
+	if sessionEnded(err) {
+		pool.Reset()
+		err = read(pool)
+	}
+	return err
+}
+
+// sessionEnded tells whether err says the server ended the session.
+func sessionEnded(err error) bool {
+	switch sqlStateOf(err) {
+	case "57P01", "57P02", "57P05": // admin_shutdown (also pg_terminate_backend), crash_shutdown, idle_session_timeout
+		return true
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // Owner is a database and the role that owns it: migrations run as that

@@ -75,3 +75,62 @@ func TestAdminSessionPinned(t *testing.T) {
 	defer owner.Close(ctx)
 	require.Equal(t, []string{o.Role, "public, pg_catalog", "on", "1ms", "1ms"}, read(owner))
 }
+
+// TestPooledReadsOutliveEndedSessions ends every pooled admin session on a
+// real server, as a restart or failover does, and checks that each pooled
+// read answers at once: the sessions were idle under a second, so the pool
+// hands them out unpinged.
+func TestPooledReadsOutliveEndedSessions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	regions, err := devregions.Start(ctx, devregions.Options{DataDir: dir, Names: []string{"westeurope"}, Logger: zerolog.Nop()})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = regions.Stop(context.Background())
+		_ = devregions.RemoveClusters(dir, "westeurope")
+	})
+	r := regions.Regions()[0]
+	f, err := NewFleet([]RegionConfig{{Name: r.Name, AdminDSN: r.AdminDSN()}}, Options{})
+	require.NoError(t, err)
+	t.Cleanup(f.Close)
+	killer, err := pgx.Connect(ctx, r.SuperuserDSN())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = killer.Close(context.Background()) })
+
+	reads := []struct {
+		name string
+		read func() error
+	}{
+		{"current WAL position", func() error { _, err := f.CurrentLSN(ctx, r.Name); return err }},
+		{"health", func() error { _, err := f.RegionHealth(ctx, r.Name); return err }},
+		{"capabilities", func() error { _, err := f.probeCapabilities(ctx, r.Name); return err }},
+		{"catalog", func() error {
+			_, err := f.CatalogInspect(ctx, r.Name, []CatalogQuery{{Database: "postgres", Owner: r.AdminUser}})
+			return err
+		}},
+		{"name check", func() error { return f.NameCheck(ctx, r.Name, "nosuchdb", "nosuchrole") }},
+	}
+	for _, tc := range reads {
+		t.Run(tc.name, func(t *testing.T) {
+			// Two sessions in the pool, both to be ended.
+			pool, err := f.pool(ctx, r.Name)
+			require.NoError(t, err)
+			a, err := pool.Acquire(ctx)
+			require.NoError(t, err)
+			b, err := pool.Acquire(ctx)
+			require.NoError(t, err)
+			a.Release()
+			b.Release()
+			require.NoError(t, tc.read())
+
+			var ended int
+			require.NoError(t, killer.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000))
+				FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()`, r.AdminUser).Scan(&ended))
+			require.GreaterOrEqual(t, ended, 2)
+			require.NoError(t, tc.read())
+		})
+	}
+}

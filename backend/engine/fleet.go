@@ -138,12 +138,11 @@ type Health struct {
 
 // RegionHealth connects to a region and reads its server version.
 func (f *Fleet) RegionHealth(ctx context.Context, name string) (*Health, error) {
-	pool, err := f.pool(ctx, name)
-	if err != nil {
-		return nil, err
-	}
 	var h Health
-	if err := pool.QueryRow(ctx, `SHOW server_version`).Scan(&h.ServerVersion); err != nil {
+	err := f.readPooled(ctx, name, func(pool *pgxpool.Pool) error {
+		return pool.QueryRow(ctx, `SHOW server_version`).Scan(&h.ServerVersion)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("check health of region %s: %w", name, err)
 	}
 	return &h, nil

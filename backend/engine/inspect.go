@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Inspection errors callers branch on.
@@ -51,15 +52,24 @@ type CatalogDatabase struct {
 // exists, which role owns it, whether the role that should own it exists and
 // may log in, and the database's settings. It changes nothing.
 func (f *Fleet) CatalogInspect(ctx context.Context, region string, queries []CatalogQuery) (map[string]*CatalogDatabase, error) {
-	pool, err := f.pool(ctx, region)
-	if err != nil {
-		return nil, err
-	}
 	names := make([]string, len(queries))
 	owners := make([]string, len(queries))
 	for i, q := range queries {
 		names[i], owners[i] = q.Database, q.Owner
 	}
+	var out map[string]*CatalogDatabase
+	err := f.readPooled(ctx, region, func(pool *pgxpool.Pool) error {
+		var err error
+		out, err = catalogRead(ctx, pool, names, owners)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("inspect catalog of %s: %w", region, err)
+	}
+	return out, nil
+}
+
+func catalogRead(ctx context.Context, pool *pgxpool.Pool, names, owners []string) (map[string]*CatalogDatabase, error) {
 	rows, err := pool.Query(ctx, `SELECT q.datname, d.oid IS NOT NULL, coalesce(o.rolname::pg_catalog.text, ''),
 			r.oid IS NOT NULL, coalesce(r.rolcanlogin, false), coalesce(s.setconfig, '{}')
 		FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS q (datname, owner)
@@ -69,9 +79,9 @@ func (f *Fleet) CatalogInspect(ctx context.Context, region string, queries []Cat
 		LEFT JOIN pg_catalog.pg_db_role_setting s ON s.setdatabase OPERATOR(pg_catalog.=) d.oid
 			AND s.setrole OPERATOR(pg_catalog.=) 0::pg_catalog.oid`, names, owners)
 	if err != nil {
-		return nil, fmt.Errorf("inspect catalog of %s: %w", region, err)
+		return nil, err
 	}
-	out := make(map[string]*CatalogDatabase, len(queries))
+	out := make(map[string]*CatalogDatabase, len(names))
 	var name, owner string
 	var exists, roleExists, canLogin bool
 	var settings []string
@@ -85,10 +95,7 @@ func (f *Fleet) CatalogInspect(ctx context.Context, region string, queries []Cat
 		out[name] = db
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("inspect catalog of %s: %w", region, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // SettingsDiff says how a database's settings (got) differ from the wanted

@@ -237,10 +237,12 @@ func (st roleState) ours(region, name string) error {
 // naming the first that exists and was not made by dbfleet (or a role of
 // the marker's name that is not dbfleet's marker), or nil.
 func (f *Fleet) NameCheck(ctx context.Context, region, database, ownerRole string) error {
-	pool, err := f.pool(ctx, region)
-	if err != nil {
-		return err
-	}
+	return f.readPooled(ctx, region, func(pool *pgxpool.Pool) error {
+		return nameCheck(ctx, pool, region, database, ownerRole)
+	})
+}
+
+func nameCheck(ctx context.Context, pool *pgxpool.Pool, region, database, ownerRole string) error {
 	mk, err := markerStateOf(ctx, pool)
 	if err != nil {
 		return fmt.Errorf("look up ownership marker %s in %s: %w", MarkerRole, region, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // SubscriptionName names the subscription of a replica, which is also the
@@ -333,17 +334,14 @@ func (f *Fleet) ReplicationStatusOf(ctx context.Context, region, database string
 
 	// Slots and senders are the server's, read without entering the
 	// tenant's database.
-	srcPool, err := f.pool(ctx, src.Region)
-	if err != nil {
-		st.Error = "the source region does not answer"
-		return st, nil
-	}
 	var lagBytes *int64
 	var lagSeconds *float64
-	err = srcPool.QueryRow(ctx, `SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.confirmed_flush_lsn)::pg_catalog.int8,
+	err = f.readPooled(ctx, src.Region, func(srcPool *pgxpool.Pool) error {
+		return srcPool.QueryRow(ctx, `SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.confirmed_flush_lsn)::pg_catalog.int8,
 			(SELECT pg_catalog.date_part('epoch', coalesce(r.replay_lag, pg_catalog.now() OPERATOR(pg_catalog.-) r.reply_time))
 				FROM pg_catalog.pg_stat_replication r WHERE r.application_name OPERATOR(pg_catalog.=) s.slot_name::pg_catalog.text)
 		FROM pg_catalog.pg_replication_slots s WHERE s.slot_name OPERATOR(pg_catalog.=) $1`, name).Scan(&lagBytes, &lagSeconds)
+	})
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		if connErr := (*pgconn.ConnectError)(nil); errors.As(err, &connErr) {
 			st.Error = "the source region does not answer"
@@ -367,12 +365,11 @@ func (f *Fleet) ReplicationStatusOf(ctx context.Context, region, database string
 
 // CurrentLSN returns a database server's current WAL position.
 func (f *Fleet) CurrentLSN(ctx context.Context, region string) (string, error) {
-	pool, err := f.pool(ctx, region)
-	if err != nil {
-		return "", err
-	}
 	var lsn string
-	if err := pool.QueryRow(ctx, `SELECT pg_catalog.pg_current_wal_lsn()::pg_catalog.text`).Scan(&lsn); err != nil {
+	err := f.readPooled(ctx, region, func(pool *pgxpool.Pool) error {
+		return pool.QueryRow(ctx, `SELECT pg_catalog.pg_current_wal_lsn()::pg_catalog.text`).Scan(&lsn)
+	})
+	if err != nil {
 		return "", fmt.Errorf("read WAL position of %s: %w", region, err)
 	}
 	return lsn, nil
