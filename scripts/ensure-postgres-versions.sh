@@ -59,7 +59,7 @@ cache_root() {
 # else ourselves.
 as_server_user() {
   if [[ "$(id -u)" == 0 ]]; then
-    runuser -u "$SERVER_USER" -- "$@"
+    (cd / && runuser -u "$SERVER_USER" -- "$@")
   else
     "$@"
   fi
