@@ -67,6 +67,13 @@ func TestManagedAdmin(t *testing.T) {
 			}
 			role := readAdminRole(t, superuser, r.AdminUser)
 
+			t.Run("RoomForReplicas", func(t *testing.T) {
+				require.Equal(t, "64", queryString(t, superuser, "SHOW max_replication_slots"))
+				if versionNum >= 180000 {
+					require.Equal(t, "64", queryString(t, superuser, "SHOW max_active_replication_origins"))
+				}
+			})
+
 			t.Run("HasManagedServiceRights", func(t *testing.T) {
 				want := []string{"pg_monitor"}
 				if versionNum >= 160000 {

@@ -287,7 +287,11 @@ func (c *cluster) launch(ctx context.Context, st regionState) (*server, error) {
 		return nil, fmt.Errorf("opening %s: %w", logPath, err)
 	}
 
-	cmd := exec.Command(c.prog.postgres, serverArgs(c.name, st)...)
+	major, err := clusterMajor(st.ClusterDir)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(c.prog.postgres, serverArgs(c.name, st, major)...)
 	cmd.Dir = st.ClusterDir
 	cmd.Env = serverEnv()
 	cmd.Stdout = logFile
@@ -337,7 +341,7 @@ func (c *cluster) regionFor(st regionState) Region {
 // Dev clusters trade durability for speed: fsync, synchronous_commit and full_page_writes are
 // off, so an operating system crash or power loss (not a crash of dbfleetd or postgres) can lose
 // or corrupt their data. They hold test and demo data only.
-func serverArgs(name string, st regionState) []string {
+func serverArgs(name string, st regionState, major int) []string {
 	settings := []string{
 		"listen_addresses=" + loopback,
 		"port=" + strconv.Itoa(st.Port),
@@ -358,6 +362,12 @@ func serverArgs(name string, st regionState) []string {
 		"fsync=off",
 		"synchronous_commit=off",
 		"full_page_writes=off",
+	}
+	if major >= 18 {
+		// 18 counts replication origins apart from slots (10 by default): an
+		// apply worker beyond them fails with "could not find free replication
+		// state slot" and its replica never catches up.
+		settings = append(settings, "max_active_replication_origins=64")
 	}
 	args := []string{"-D", filepath.Join(st.ClusterDir, "data")}
 	for _, s := range settings {
@@ -462,6 +472,19 @@ func freePort() (int, error) {
 
 func pgVersionFile(clusterDir string) string {
 	return filepath.Join(clusterDir, "data", "PG_VERSION")
+}
+
+// clusterMajor is the major version of the cluster's data directory.
+func clusterMajor(clusterDir string) (int, error) {
+	data, err := os.ReadFile(pgVersionFile(clusterDir))
+	if err != nil {
+		return 0, fmt.Errorf("reading the cluster's version: %w", err)
+	}
+	major, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return 0, fmt.Errorf("reading the cluster's version from %s: %w", pgVersionFile(clusterDir), err)
+	}
+	return major, nil
 }
 
 func exists(path string) bool {

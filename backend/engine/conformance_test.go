@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -48,7 +47,6 @@ func TestConformance(t *testing.T) {
 					_ = regions.Stop(context.Background())
 					_ = devregions.RemoveClusters(dir, names...)
 				})
-				roomForReplicas(t, regions)
 				target := enginetest.Target{Source: names[0], Replica: names[1], SuperuserDSN: map[string]string{}, BackupDir: t.TempDir()}
 				var cfgs []engine.RegionConfig
 				for _, r := range regions.Regions() {
@@ -76,29 +74,5 @@ func logServerTails(t *testing.T, regions []devregions.Region) {
 		}
 		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 		t.Logf("end of the server log of %s:\n%s", r.Name, strings.Join(lines[max(0, len(lines)-40):], "\n"))
-	}
-}
-
-// roomForReplicas gives PostgreSQL 18 servers room for as many replication origins as the
-// suite has replicas at once: 18 counts them apart from replication slots
-// (max_active_replication_origins, 10 by default), and an apply worker beyond them fails with
-// "could not find free replication state slot" and never catches up. devregions does not set
-// it yet; ALTER SYSTEM and a restart do.
-func roomForReplicas(t *testing.T, regions *devregions.Fleet) {
-	ctx := context.Background()
-	for _, r := range regions.Regions() {
-		conn, err := pgx.Connect(ctx, r.SuperuserDSN())
-		require.NoError(t, err)
-		var num int
-		require.NoError(t, conn.QueryRow(ctx, "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4").Scan(&num))
-		if num >= 180000 {
-			_, err = conn.Exec(ctx, "ALTER SYSTEM SET max_active_replication_origins = 64")
-		}
-		conn.Close(ctx)
-		require.NoError(t, err)
-		if num >= 180000 {
-			require.NoError(t, regions.StopRegion(ctx, r.Name))
-			require.NoError(t, regions.StartRegion(ctx, r.Name))
-		}
 	}
 }
