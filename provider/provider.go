@@ -103,7 +103,9 @@ func (p *dbfleetProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 			"max_retries": schema.Int64Attribute{
 				MarkdownDescription: fmt.Sprintf("How many times a request is retried after a connection error, "+
 					"a `429` or a `5xx` answer, waiting as long as the answer's `Retry-After` says or backing off "+
-					"exponentially. Between `0` and `100`; defaults to `%d`, and `0` never retries. A retried request that creates or changes "+
+					"exponentially. Between `0` and `100`; defaults to `%d`, and `0` never retries. Within a resource's `timeouts` "+
+					"(creating, changing, deleting), requests are retried until that time is up, however many retries it takes. "+
+					"A retried request that creates or changes "+
 					"something carries the same idempotency key, so it never acts twice.", client.DefaultMaxRetries),
 				Optional:   true,
 				Validators: []validator.Int64{int64validator.Between(0, 100)},
