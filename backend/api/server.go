@@ -38,6 +38,7 @@ type Operations interface {
 	SchemaValidate(ctx context.Context, name string, spec ops.SchemaSpec) (*ops.SchemaValidation, error)
 	RolloutResume(ctx context.Context, schema string, version int64) (*ops.SchemaStatus, error)
 	DatabaseVerify(ctx context.Context, region, name, requestID string) (*store.Operation, error)
+	DatabasePasswordRotate(ctx context.Context, region, name, requestID string) (*store.Operation, error)
 }
 
 // Regions reports on the regions' servers.
@@ -132,8 +133,9 @@ func (s *Server) routes() {
 	s.handle("PUT /v1/databases/{region}/{name}", write, s.withBody(databaseBodyLimit, s.idempotent(s.databasePut)))
 	s.handle("DELETE /v1/databases/{region}/{name}", write, s.withBody(emptyBodyLimit, s.idempotent(s.databaseDelete)))
 	s.handle("POST /v1/databases/{region}/{name}", write, customMethods("name", map[string]handlerFunc{
-		"plan":   s.withBody(databaseBodyLimit, s.databasePlan),
-		"verify": s.withBody(emptyBodyLimit, s.idempotent(s.databaseVerify)),
+		"plan":            s.withBody(databaseBodyLimit, s.databasePlan),
+		"verify":          s.withBody(emptyBodyLimit, s.idempotent(s.databaseVerify)),
+		"rotate_password": s.withBody(emptyBodyLimit, s.idempotent(s.databaseRotatePassword)),
 	}))
 	s.handle("PUT /v1/schemas/{name}", write, s.withBody(schemaBodyLimit, s.idempotent(s.schemaPut)))
 	s.handle("GET /v1/schemas/{name}", read, s.schemaGet)

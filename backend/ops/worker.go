@@ -73,6 +73,8 @@ func (m *Manager) steps(kind string, db *store.Database) []step {
 		}
 	case apiv1.OperationKindVerifyDatabase:
 		return []step{{"verify", m.verify}}
+	case apiv1.OperationKindRotatePassword:
+		return m.rotateSteps()
 	case apiv1.OperationKindRollbackDatabase:
 		return []step{{"rollback", m.rollback}}
 	case apiv1.OperationKindDeleteDatabase:
@@ -371,7 +373,7 @@ func (m *Manager) finishTx(ctx context.Context, tx store.Tx, op *store.Operation
 		return tx.DatabaseDelete(ctx, db.Key())
 	case op.Kind == apiv1.OperationKindRollbackDatabase && state == apiv1.OperationSucceeded:
 		db.Status = apiv1.DatabaseStatusRolledBack
-	case op.Kind == apiv1.OperationKindVerifyDatabase:
+	case op.Kind == apiv1.OperationKindVerifyDatabase, op.Kind == apiv1.OperationKindRotatePassword:
 	case state == apiv1.OperationSucceeded:
 		db.Status = apiv1.DatabaseStatusReady
 		db.ObservedGeneration = op.Generation
