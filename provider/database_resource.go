@@ -102,6 +102,8 @@ type databaseResourceModel struct {
 	Port               types.Int64    `tfsdk:"port"`
 	Owner              types.String   `tfsdk:"owner"`
 	Password           types.String   `tfsdk:"password"`
+	PasswordInState    types.Bool     `tfsdk:"password_in_state"`
+	PasswordVersion    types.Int64    `tfsdk:"password_version"`
 	Drift              types.String   `tfsdk:"drift"`
 	Replication        types.Object   `tfsdk:"replication"`
 	Consistency        types.Object   `tfsdk:"consistency"`
@@ -271,12 +273,17 @@ func (r *databaseResource) Schema(ctx context.Context, _ resource.SchemaRequest,
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"password": schema.StringAttribute{
-				MarkdownDescription: "The owner role's password, which dbfleet generates when it creates the database. " +
-					"It is stored in Terraform's state: protect the state accordingly.",
+				MarkdownDescription: "The owner role's password, which dbfleet generates when it creates the database " +
+					"and again whenever `password_version` changes. With `password_in_state = true` (the default) it " +
+					"is stored in Terraform's state and plan files: protect them accordingly. With " +
+					"`password_in_state = false` it is always null; use the ephemeral resource " +
+					"`dbfleet_database_credentials` to read it.",
 				Computed:      true,
 				Sensitive:     true,
-				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown(), passwordPlan{}},
 			},
+			"password_in_state": passwordInStateAttribute(),
+			"password_version":  passwordVersionAttribute(),
 		},
 		Blocks: map[string]schema.Block{
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{
@@ -349,6 +356,7 @@ func (r *databaseResource) Create(ctx context.Context, req resource.CreateReques
 		plan.RolloutWave = types.Int64Null()
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, databaseIdentity(region, name))...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -399,6 +407,7 @@ func (r *databaseResource) Read(ctx context.Context, req resource.ReadRequest, r
 		return
 	}
 	resp.Diagnostics.Append(state.setDatabase(ctx, db)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, databaseIdentity(db.Region, db.Name))...)
 	state.Drift = driftValue(db)
 	if !state.Drift.IsNull() {
 		tflog.Warn(ctx, "Database drifted", map[string]any{"reason": state.Drift.ValueString()})
@@ -410,8 +419,9 @@ func (r *databaseResource) Read(ctx context.Context, req resource.ReadRequest, r
 // Update puts the changed settings, waits for the operation, and reads the
 // database back.
 func (r *databaseResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan databaseResourceModel
+	var plan, state databaseResourceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -441,6 +451,13 @@ func (r *databaseResource) Update(ctx context.Context, req resource.UpdateReques
 		resp.Diagnostics.AddError(summary, err.Error()+"\n\n"+retry)
 		return
 	}
+	if rotatesPassword(&plan, &state) {
+		if err := r.rotatePassword(ctx, region, name); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("password_version"), "Unable to Rotate Database Password",
+				err.Error()+"\n\nThe database's other settings are applied. "+retry)
+			return
+		}
+	}
 
 	db, err := r.client.DatabaseGet(ctx, region, name)
 	if err != nil {
@@ -450,6 +467,7 @@ func (r *databaseResource) Update(ctx context.Context, req resource.UpdateReques
 	}
 	resp.Diagnostics.Append(plan.setDatabase(ctx, db)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, databaseIdentity(region, name))...)
 }
 
 // Delete deletes the database and waits for the operation. A database that
@@ -492,14 +510,15 @@ func (r *databaseResource) Delete(ctx context.Context, req resource.DeleteReques
 	}
 }
 
-// ImportState imports a database by its id, region/name; Read fills in the
-// rest.
+// ImportState imports a database by its id, region/name, or (Terraform
+// 1.12+) by its identity; Read fills in the rest.
 func (r *databaseResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	region, name, err := parseDatabaseID(req.ID)
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid Import ID", err.Error())
+	region, name, diags := databaseImportKey(ctx, req)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
 		return
 	}
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, databaseIdentity(region, name))...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), databaseID(region, name))...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("region"), region)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
@@ -828,7 +847,10 @@ func (m *databaseResourceModel) setDatabase(ctx context.Context, db *apiv1.Datab
 	m.Host = types.StringValue(db.Host)
 	m.Port = types.Int64Value(int64(db.Port))
 	m.Owner = types.StringValue(db.Owner)
-	m.Password = types.StringValue(db.Password)
+	m.Password = passwordValue(m.PasswordInState, db.Password)
+	if m.PasswordInState.IsNull() {
+		m.PasswordInState = types.BoolValue(true)
+	}
 	m.ReplicaOf = stringOrNull(db.ReplicaOf)
 	m.DriftPolicy = types.StringValue(cmp.Or(db.DriftPolicy, apiv1.DriftPolicies[0]))
 	m.Replication = types.ObjectNull(replicationField.objectAttrTypes())

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -32,7 +33,10 @@ const (
 	envToken    = "DBFLEET_TOKEN"
 )
 
-var _ provider.Provider = (*dbfleetProvider)(nil)
+var (
+	_ provider.Provider                       = (*dbfleetProvider)(nil)
+	_ provider.ProviderWithEphemeralResources = (*dbfleetProvider)(nil)
+)
 
 // New returns a function that creates the provider; version is the
 // provider's version ("dev" for local builds, "test" in tests).
@@ -202,6 +206,7 @@ func (p *dbfleetProvider) Configure(ctx context.Context, req provider.ConfigureR
 
 	resp.DataSourceData = c
 	resp.ResourceData = c
+	resp.EphemeralResourceData = c
 	tflog.Info(ctx, "Configured dbfleet API client")
 }
 
@@ -210,6 +215,13 @@ func (p *dbfleetProvider) Resources(context.Context) []func() resource.Resource 
 	return []func() resource.Resource{
 		newDatabaseResource,
 		newSchemaResource,
+	}
+}
+
+// EphemeralResources lists the provider's ephemeral resources.
+func (p *dbfleetProvider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
+	return []func() ephemeral.EphemeralResource{
+		newDatabaseCredentialsEphemeralResource,
 	}
 }
 

@@ -302,6 +302,7 @@ func (r *schemaResource) Create(ctx context.Context, req resource.CreateRequest,
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, schemaIdentityModel{Name: plan.Name})...)
 }
 
 // Read refreshes the schema from dbfleet, and removes it from state with a
@@ -333,6 +334,7 @@ func (r *schemaResource) Read(ctx context.Context, req resource.ReadRequest, res
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, schemaIdentityModel{Name: types.StringValue(name)})...)
 }
 
 // Update puts the changed migrations or rollout policy and saves what
@@ -348,6 +350,7 @@ func (r *schemaResource) Update(ctx context.Context, req resource.UpdateRequest,
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, schemaIdentityModel{Name: plan.Name})...)
 }
 
 // Delete deletes the schema. A schema that is already gone counts as
@@ -378,13 +381,19 @@ func (r *schemaResource) Delete(ctx context.Context, req resource.DeleteRequest,
 
 // ImportState imports a schema by its name; Read fills in the rest.
 func (r *schemaResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	if !identifierPattern.MatchString(req.ID) {
-		resp.Diagnostics.AddError("Invalid Import ID",
-			fmt.Sprintf("Expected the schema's name as the import ID, such as app, which %s; got %q.", identifierRule, req.ID))
+	name, diags := schemaImportName(ctx, req)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
 		return
 	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), req.ID)...)
+	if !identifierPattern.MatchString(name) {
+		resp.Diagnostics.AddError("Invalid Import ID",
+			fmt.Sprintf("Expected the schema's name as the import ID or the identity's name, such as app, which %s; got %q.", identifierRule, name))
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), name)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, schemaIdentityModel{Name: types.StringValue(name)})...)
 }
 
 // ModifyPlan, when the migrations or the rollout policy change, plans
