@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral/schema"
+	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
@@ -19,7 +20,10 @@ import (
 	"github.com/dbfleet/terraform-provider-dbfleet/provider/client"
 )
 
-var _ ephemeral.EphemeralResourceWithConfigure = (*databaseCredentialsEphemeralResource)(nil)
+var (
+	_ ephemeral.EphemeralResourceWithConfigure      = (*databaseCredentialsEphemeralResource)(nil)
+	_ ephemeral.EphemeralResourceWithValidateConfig = (*databaseCredentialsEphemeralResource)(nil)
+)
 
 // rotationWait bounds how long Open waits for a password rotation that is
 // under way, so that it never hands out a password the region does not
@@ -39,6 +43,7 @@ type databaseCredentialsEphemeralResource struct {
 // databaseCredentialsModel is dbfleet_database_credentials' configuration
 // and result.
 type databaseCredentialsModel struct {
+	ID       types.String `tfsdk:"id"`
 	Region   types.String `tfsdk:"region"`
 	Name     types.String `tfsdk:"name"`
 	Host     types.String `tfsdk:"host"`
@@ -66,15 +71,27 @@ func (r *databaseCredentialsEphemeralResource) Schema(_ context.Context, _ ephem
 			"the password out of state altogether. While a password rotation of the database runs, it waits for " +
 			"the rotation (up to five minutes) and returns the new password.",
 		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				MarkdownDescription: "The database's id, `region/name`, such as `westeurope/orders`: set it to a " +
+					"`dbfleet_database`'s `id`, or set `region` and `name` instead. Prefer `id` when the database is " +
+					"created in the same configuration: it is unknown until the database exists, so Terraform reads " +
+					"the credentials only after creating it (with `region` and `name`, which are known at plan, it " +
+					"would read them while planning and fail on a database that does not exist yet).",
+				Optional: true,
+				Computed: true,
+			},
 			"region": schema.StringAttribute{
-				MarkdownDescription: "The region of the database, such as `westeurope`.",
-				Required:            true,
+				MarkdownDescription: "The region of the database, such as `westeurope`; with `name`, instead of `id`.",
+				Optional:            true,
+				Computed:            true,
 				Validators:          []validator.String{identifier()},
 			},
 			"name": schema.StringAttribute{
-				MarkdownDescription: "The database's name, such as `orders`. It " + identifierRule + ".",
-				Required:            true,
-				Validators:          []validator.String{identifier()},
+				MarkdownDescription: "The database's name, such as `orders`; with `region`, instead of `id`. It " +
+					identifierRule + ".",
+				Optional:   true,
+				Computed:   true,
+				Validators: []validator.String{identifier()},
 			},
 			"host": schema.StringAttribute{
 				MarkdownDescription: "The host name or address that applications connect to.",
@@ -112,6 +129,28 @@ func (r *databaseCredentialsEphemeralResource) Configure(_ context.Context, req 
 	r.client = configuredClient(req.ProviderData, "Ephemeral Resource", &resp.Diagnostics)
 }
 
+// ValidateConfig asks for either id, or region and name.
+func (r *databaseCredentialsEphemeralResource) ValidateConfig(ctx context.Context, req ephemeral.ValidateConfigRequest, resp *ephemeral.ValidateConfigResponse) {
+	var m databaseCredentialsModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	byID, byName := !m.ID.IsNull(), !m.Region.IsNull() || !m.Name.IsNull()
+	switch {
+	case byID && byName:
+		resp.Diagnostics.AddAttributeError(path.Root("id"), "Conflicting Database Credentials Arguments",
+			"Set either id, or region and name, not both: id already names the region and the database.")
+	case !byID && (m.Region.IsNull() || m.Name.IsNull()):
+		resp.Diagnostics.AddError("Missing Database Credentials Arguments",
+			"Set id to a dbfleet_database's id (region/name), or set both region and name.")
+	case byID && !m.ID.IsUnknown():
+		if _, _, err := parseDatabaseID(m.ID.ValueString()); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("id"), "Invalid Database ID", "The id is not a database's id: "+err.Error()+".")
+		}
+	}
+}
+
 // Open reads the database's connection details and password from dbfleetd.
 func (r *databaseCredentialsEphemeralResource) Open(ctx context.Context, req ephemeral.OpenRequest, resp *ephemeral.OpenResponse) {
 	var m databaseCredentialsModel
@@ -120,6 +159,13 @@ func (r *databaseCredentialsEphemeralResource) Open(ctx context.Context, req eph
 		return
 	}
 	region, name := m.Region.ValueString(), m.Name.ValueString()
+	if !m.ID.IsNull() {
+		var err error
+		if region, name, err = parseDatabaseID(m.ID.ValueString()); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("id"), "Invalid Database ID", "The id is not a database's id: "+err.Error()+".")
+			return
+		}
+	}
 	ctx = withDatabaseFields(ctx, region, name)
 	const summary = "Unable to Read Database Credentials"
 
@@ -140,6 +186,7 @@ func (r *databaseCredentialsEphemeralResource) Open(ctx context.Context, req eph
 			"password: only a token with the write scope may read passwords. Configure the provider with such a token.", name, region))
 		return
 	}
+	m.ID, m.Region, m.Name = types.StringValue(databaseID(db.Region, db.Name)), types.StringValue(db.Region), types.StringValue(db.Name)
 	m.Host, m.Port = types.StringValue(db.Host), types.Int64Value(int64(db.Port))
 	m.Database, m.User = types.StringValue(db.Name), types.StringValue(db.Owner)
 	m.Password = types.StringValue(db.Password)

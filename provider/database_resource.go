@@ -391,6 +391,9 @@ func (r *databaseResource) Read(ctx context.Context, req resource.ReadRequest, r
 	}
 	region, name := state.Region.ValueString(), state.Name.ValueString()
 	ctx = withDatabaseFields(ctx, region, name)
+	// Set first: the framework wants an identity after every Read, even
+	// one that removes the resource.
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, databaseIdentity(region, name))...)
 
 	db, err := r.client.DatabaseGet(ctx, region, name)
 	if errors.Is(err, client.ErrNotFound) {
@@ -407,7 +410,6 @@ func (r *databaseResource) Read(ctx context.Context, req resource.ReadRequest, r
 		return
 	}
 	resp.Diagnostics.Append(state.setDatabase(ctx, db)...)
-	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, databaseIdentity(db.Region, db.Name))...)
 	state.Drift = driftValue(db)
 	if !state.Drift.IsNull() {
 		tflog.Warn(ctx, "Database drifted", map[string]any{"reason": state.Drift.ValueString()})

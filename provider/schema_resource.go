@@ -315,6 +315,9 @@ func (r *schemaResource) Read(ctx context.Context, req resource.ReadRequest, res
 	}
 	name := state.Name.ValueString()
 	ctx = tflog.SetField(ctx, "schema", name)
+	// Set first: the framework wants an identity after every Read, even
+	// one that removes the resource.
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, schemaIdentityModel{Name: state.Name})...)
 
 	s, err := r.client.SchemaGet(ctx, name)
 	if errors.Is(err, client.ErrNotFound) {
@@ -334,7 +337,6 @@ func (r *schemaResource) Read(ctx context.Context, req resource.ReadRequest, res
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
-	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, schemaIdentityModel{Name: types.StringValue(name)})...)
 }
 
 // Update puts the changed migrations or rollout policy and saves what
