@@ -6,7 +6,12 @@
 # at once on the empty cache (one builds, the other waits on its lock), then CHECKS more runs
 # (default 10) take the path of a filled cache.
 #
-# The Go build and module caches are kept, so the build is a link step of a few seconds rather than
+# ensure-opentofu.sh takes that path in the first round only (its own part, the build from the
+# module's source directory, cannot fail at random): the cache, lock and version check that later
+# rounds would exercise again are those of cached-cli.sh, which ensure-terraform.sh shares and runs
+# every round. Both stubs' version checks run first.
+#
+# The Go build and module caches are kept, so each build is a link step of seconds rather than
 # minutes of compiling; `make test` runs this after `make tools`, which filled them. PostgreSQL,
 # Chromium and ShellCheck do not use DBFLEET_CACHE: their scripts run once a round, as make test
 # runs them.
@@ -18,8 +23,9 @@ cd "$(dirname "$0")/.."
 rounds="${1:-5}"
 checks="${CHECKS:-10}"
 tf_version=1.5.7
+tofu_version=1.12.6
 
-# A CLI configuration file that is named but missing only makes Terraform warn.
+# A CLI configuration file that is named but missing only makes the CLIs warn.
 if [[ -n "${TF_CLI_CONFIG_FILE:-}" && ! -e "$TF_CLI_CONFIG_FILE" ]]; then
   unset TF_CLI_CONFIG_FILE
 fi
@@ -47,56 +53,72 @@ expect_path() {
   fi
 }
 
-# First, the version check itself, on a binary that writes its version line, pauses, then writes
-# more, as a busy Terraform may: a check that stops reading at the first match (`| grep -q` under
+# stub_check SCRIPT BIN VERSION checks the version check itself, on a stub at $work/stub/BIN (where
+# SCRIPT looks for its CLI in the cache $work/stub) that writes its version line, pauses, then
+# writes more, as a busy CLI may: a check that stops reading at the first match (`| grep -q` under
 # pipefail) takes the binary for a wrong one and rebuilds it.
-stage="version check"
-stub="$work/stub/terraform-$tf_version/terraform"
-mkdir -p "$(dirname "$stub")"
-cat >"$stub" <<EOF
+stub_check() {
+  local script="$1" stub="$work/stub/$2" version="$3"
+  mkdir -p "$(dirname "$stub")"
+  cat >"$stub" <<EOF
 #!/bin/sh
 echo '{'
-echo '  "terraform_version": "$tf_version",'
+echo '  "terraform_version": "$version",'
 sleep 0.2
 echo '  "platform": "linux_amd64"'
 echo '}'
 EOF
-chmod +x "$stub"
-expect_path -x env DBFLEET_CACHE="$work/stub" scripts/ensure-terraform.sh
-if [[ "$path" != "$stub" ]] || grep -q building "$work/stderr"; then
-  cat "$work/stderr" >&2
-  fail "ensure-terraform.sh did not take $stub, which reports $tf_version, for Terraform $tf_version"
-fi
+  chmod +x "$stub"
+  expect_path -x env DBFLEET_CACHE="$work/stub" "$script"
+  if [[ "$path" != "$stub" ]] || grep -q building "$work/stderr"; then
+    cat "$work/stderr" >&2
+    fail "$script did not take $stub, which reports $version, for version $version"
+  fi
+}
 
-for ((round = 1; round <= rounds; round++)); do
-  stage="round $round of $rounds"
-  cache="$work/cache-$round"
-  mkdir "$cache"
-  want="$cache/terraform-$tf_version/terraform"
-  begin=$SECONDS
-
-  pids=()
+# fresh_build SCRIPT BIN VERSION runs SCRIPT twice at once on the empty cache $cache, then CHECKS
+# times on the filled one: every run must print $cache/BIN, which must report VERSION.
+fresh_build() {
+  local script="$1" want="$cache/$2" version="$3" i out pids=()
   for i in 1 2; do
-    DBFLEET_CACHE="$cache" scripts/ensure-terraform.sh >"$work/out-$i" 2>"$work/err-$i" &
+    DBFLEET_CACHE="$cache" "$script" >"$work/out-$i" 2>"$work/err-$i" &
     pids+=("$!")
   done
   for i in 1 2; do
     if ! wait "${pids[$((i - 1))]}"; then
       cat "$work/err-$i" >&2
-      fail "ensure-terraform.sh from an empty cache failed"
+      fail "$script from an empty cache failed"
     fi
     if [[ "$(cat "$work/out-$i")" != "$want" ]]; then
-      fail "ensure-terraform.sh printed \"$(cat "$work/out-$i")\", not $want"
+      fail "$script printed \"$(cat "$work/out-$i")\", not $want"
     fi
   done
-  built=$((SECONDS - begin))
-  # Captured, then matched (see has_version in ensure-terraform.sh).
+  # Captured, then matched (see has_version in cached-cli.sh).
   out="$("$want" version -json 2>&1)"
-  [[ "$out" =~ \"terraform_version\":\ *\"${tf_version//./\\.}\" ]] || fail "$want reports $out"
+  [[ "$out" =~ \"terraform_version\":\ *\"${version//./\\.}\" ]] || fail "$want reports $out"
   for ((i = 1; i <= checks; i++)); do
-    expect_path -x env DBFLEET_CACHE="$cache" scripts/ensure-terraform.sh
-    [[ "$path" == "$want" ]] || fail "ensure-terraform.sh printed $path, not $want"
+    expect_path -x env DBFLEET_CACHE="$cache" "$script"
+    [[ "$path" == "$want" ]] || fail "$script printed $path, not $want"
   done
+}
+
+stage="version check"
+stub_check scripts/ensure-terraform.sh "terraform-$tf_version/terraform" "$tf_version"
+stub_check scripts/ensure-opentofu.sh "opentofu-$tofu_version/tofu" "$tofu_version"
+
+for ((round = 1; round <= rounds; round++)); do
+  stage="round $round of $rounds"
+  cache="$work/cache-$round"
+  mkdir "$cache"
+
+  begin=$SECONDS
+  fresh_build scripts/ensure-terraform.sh "terraform-$tf_version/terraform" "$tf_version"
+  built="Terraform $tf_version into an empty cache in $((SECONDS - begin))s"
+  if ((round == 1)); then
+    begin=$SECONDS
+    fresh_build scripts/ensure-opentofu.sh "opentofu-$tofu_version/tofu" "$tofu_version"
+    built+=", OpenTofu $tofu_version in $((SECONDS - begin))s"
+  fi
 
   expect_path -d scripts/ensure-postgres.sh
   [[ -x "$path/postgres" && -x "$path/initdb" ]] || fail "ensure-postgres.sh printed $path, which has no postgres and initdb"
@@ -104,5 +126,5 @@ for ((round = 1; round <= rounds; round++)); do
   expect_path -x scripts/ensure-shellcheck.sh
 
   rm -rf "$cache"
-  echo "check-fresh-tools: $stage: ok (Terraform $tf_version into an empty cache in ${built}s)" >&2
+  echo "check-fresh-tools: $stage: ok ($built)" >&2
 done
