@@ -3,6 +3,10 @@
 // every scenario run (run), removes what dead runs left behind (sweep), and
 // reports success rates, durations and failures (report). See
 // acceptance/runner.
+//
+// Every command prints its usage on stdout for --help, -h or help and exits
+// 0; a usage error prints one line and the usage on stderr and exits 2
+// (package cmdline); any other failure exits 1.
 package main
 
 import (
@@ -27,34 +31,48 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/acceptance/runner"
+	"github.com/dbfleet/terraform-provider-dbfleet/internal/cmdline"
 )
 
 const usage = `usage:
   dbfleet-runner run    [flags]   run the scenarios on an interval and record them
   dbfleet-runner sweep  [flags]   remove the leftovers of dead runs once
   dbfleet-runner report [flags]   print success rates, p50/p95 durations and latest failures; write an HTML report
+  dbfleet-runner help [COMMAND]
 
 The endpoint and token come from -endpoint and -token, else DBFLEET_ENDPOINT and DBFLEET_TOKEN.
-Run "dbfleet-runner <command> -h" for a command's flags.
-`
+Run "dbfleet-runner COMMAND --help" for a command's flags.`
+
+const (
+	runHelp = `usage: dbfleet-runner run [flags]
+
+Runs the scenarios on an interval and records every scenario run in the results store. The
+Terraform scenarios run the CLI that -terraform names, Terraform 1.5.7 or OpenTofu 1.12.6 (tofu),
+with the provider of -provider or, without one, from the local mirror (make install).`
+	sweepHelp = `usage: dbfleet-runner sweep [flags]
+
+Removes, once, the databases and schemas that dead runs left behind: only names with -prefix.`
+	reportHelp = `usage: dbfleet-runner report [flags]
+
+Prints success rates, p50/p95 durations and the latest failures per environment from the results
+store; -html writes the report with plots.`
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(2)
-	}
-	if err != nil {
+	status, handled := cmdline.Exit(err, os.Stdout, os.Stderr)
+	if !handled {
 		fmt.Fprintln(os.Stderr, "dbfleet-runner:", err)
-		os.Exit(1)
 	}
+	os.Exit(status)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	top := &cmdline.Command{Name: "dbfleet-runner", Usage: usage}
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
+		return top.Errorf("a command is required")
 	}
 	switch args[0] {
 	case "run":
@@ -62,14 +80,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "sweep":
 		return sweepCommand(ctx, args[1:], stdout, stderr)
 	case "report":
-		return reportCommand(ctx, args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", args[0])
+		return reportCommand(ctx, args[1:], stdout)
+	case "help":
+		if len(args) > 1 {
+			// help COMMAND is COMMAND --help.
+			return run(ctx, []string{args[1], "--help"}, stdout, stderr)
+		}
+		return &cmdline.Help{Command: top}
 	}
+	if cmdline.IsHelp(args[0]) {
+		return &cmdline.Help{Command: top}
+	}
+	return top.Errorf("unknown command %q", args[0])
+}
+
+// parse parses cmd's flags, which take no positional arguments.
+func parse(cmd *cmdline.Command, args []string) error {
+	positional, err := cmd.Parse(args)
+	if err != nil {
+		return err
+	}
+	return cmd.NoArguments(positional)
 }
 
 // connection are the flags every command that talks to dbfleetd takes.
@@ -85,25 +116,24 @@ func (c *connection) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
-func (c *connection) check() error {
+// check fills in the token from DBFLEET_TOKEN and returns the logger
+// -log-level asks for; a missing endpoint or token, or a bad level, is a
+// usage error of cmd.
+func (c *connection) check(cmd *cmdline.Command, stderr io.Writer) (zerolog.Logger, error) {
 	c.token = cmp.Or(c.token, os.Getenv("DBFLEET_TOKEN"))
 	if c.endpoint == "" || c.token == "" {
-		return errors.New("the endpoint and the token are required: set -endpoint and DBFLEET_TOKEN (or DBFLEET_ENDPOINT, -token)")
+		return zerolog.Nop(), cmd.Errorf("the endpoint and the token are required: set -endpoint and DBFLEET_TOKEN (or DBFLEET_ENDPOINT, -token)")
 	}
-	return nil
-}
-
-func (c *connection) logger(stderr io.Writer) (zerolog.Logger, error) {
 	level, err := zerolog.ParseLevel(c.logLevel)
 	if err != nil {
-		return zerolog.Nop(), fmt.Errorf("-log-level: %w", err)
+		return zerolog.Nop(), cmd.Errorf("-log-level: %w", err)
 	}
 	return zerolog.New(stderr).Level(level).With().Timestamp().Logger(), nil
 }
 
 func runCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := &cmdline.Command{Name: "dbfleet-runner run", Usage: runHelp, Flags: fs}
 	var conn connection
 	conn.register(fs)
 	var (
@@ -114,8 +144,8 @@ func runCommand(ctx context.Context, args []string, stderr io.Writer) error {
 		regions         = fs.String("regions", "", "comma-separated regions to run in (default every region the backend lists)")
 		resultsPath     = fs.String("results", "dbfleet-runner.db", "the SQLite results store")
 		metricsListen   = fs.String("metrics-listen", "", "address to serve Prometheus metrics on at /metrics, such as 127.0.0.1:9464 (default none)")
-		terraformPath   = fs.String("terraform", os.Getenv("TF_ACC_TERRAFORM_PATH"), "the Terraform CLI, 1.5.7 (default $TF_ACC_TERRAFORM_PATH, else terraform on PATH)")
-		providerBinary  = fs.String("provider", defaultProvider(), "the provider binary Terraform uses through dev_overrides (default terraform-provider-dbfleet beside this program, if there); empty uses Terraform's local mirror (make install)")
+		terraformPath   = fs.String("terraform", os.Getenv("TF_ACC_TERRAFORM_PATH"), "the CLI of the Terraform scenarios: Terraform 1.5.7 or OpenTofu 1.12.6 (default $TF_ACC_TERRAFORM_PATH, else terraform on PATH)")
+		providerBinary  = fs.String("provider", defaultProvider(), "the provider binary the CLI uses through dev_overrides (default terraform-provider-dbfleet beside this program, if there); empty uses the local mirror (make install)")
 		workDir         = fs.String("workdir", "", "where Terraform working directories go (default the system's temporary directory)")
 		opTimeout       = fs.Duration("op-timeout", runner.DefaultOpTimeout, "bound on each operation a scenario waits for")
 		scenarioTimeout = fs.Duration("scenario-timeout", runner.DefaultScenarioTimeout, "bound on one scenario run")
@@ -126,19 +156,16 @@ func runCommand(ctx context.Context, args []string, stderr io.Writer) error {
 		sweepEvery      = fs.Duration("sweep-every", runner.DefaultSweepEvery, "how often to sweep dead runs' leftovers (at start, then between iterations); negative never")
 		sweepTTL        = fs.Duration("sweep-ttl", runner.DefaultTTL, "a run the results store does not know counts as dead once it started this long ago and its resource has not changed for as long")
 	)
-	if err := fs.Parse(args); err != nil {
+	if err := parse(cmd, args); err != nil {
 		return err
 	}
-	if err := conn.check(); err != nil {
-		return err
-	}
-	log, err := conn.logger(stderr)
+	log, err := conn.check(cmd, stderr)
 	if err != nil {
 		return err
 	}
 	selected, err := runner.SelectScenarios(splitList(*scenarios))
 	if err != nil {
-		return err
+		return cmd.Errorf("-scenarios: %w", err)
 	}
 	if *terraformPath == "" {
 		*terraformPath = "terraform"
@@ -195,19 +222,16 @@ func serveMetrics(addr string, registry *prometheus.Registry, log zerolog.Logger
 
 func sweepCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := &cmdline.Command{Name: "dbfleet-runner sweep", Usage: sweepHelp, Flags: fs}
 	var conn connection
 	conn.register(fs)
 	resultsPath := fs.String("results", "dbfleet-runner.db", "the results store whose leases say which runs live; when it does not exist, runs are judged by -ttl alone")
 	ttl := fs.Duration("ttl", runner.DefaultTTL, "a run the results store does not know counts as dead once it started this long ago and its resource has not changed for as long")
 	opTimeout := fs.Duration("op-timeout", runner.DefaultOpTimeout, "bound on each operation of a removal")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(cmd, args); err != nil {
 		return err
 	}
-	if err := conn.check(); err != nil {
-		return err
-	}
-	log, err := conn.logger(stderr)
+	log, err := conn.check(cmd, stderr)
 	if err != nil {
 		return err
 	}
@@ -238,15 +262,15 @@ func sweepCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return errors.Join(rep.Failed...)
 }
 
-func reportCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func reportCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := &cmdline.Command{Name: "dbfleet-runner report", Usage: reportHelp, Flags: fs}
 	resultsPath := fs.String("results", "dbfleet-runner.db", "the SQLite results store")
 	env := fs.String("env", "", "report on this environment only (default all)")
 	since := fs.Duration("since", 0, "only scenario runs that started this long ago or later (default all)")
 	failures := fs.Int("failures", runner.DefaultReportFailures, "latest failures to list per environment")
 	htmlPath := fs.String("html", "", "write the HTML report with plots here (default none)")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(cmd, args); err != nil {
 		return err
 	}
 	if _, err := os.Stat(*resultsPath); err != nil {

@@ -1,10 +1,5 @@
 package main
 
-import (
-	"flag"
-	"fmt"
-)
-
 // devHelp is what `dbfleetd dev --help` prints above the flags: what dev runs, where its files
 // live and how a fleet is thrown away.
 const devHelp = `usage: dbfleetd dev [flags]
@@ -29,15 +24,4 @@ Where the files live:
 To throw a fleet away, stop dbfleetd and delete DATA-DIR. Every start of a dev fleet removes the
 clusters under /var/tmp/dbfleet-dev-* whose owner DATA-DIR is gone (deleted, or deleted and made
 anew: its fallback.id is not the recorded one). It keeps a cluster whose server still runs, and
-never touches a directory without an owner file, of another user, or a symbolic link.
-
-Flags:
-`
-
-// devUsage returns the Usage function of the dev flag set: devHelp, then the flags.
-func devUsage(flags *flag.FlagSet) func() {
-	return func() {
-		fmt.Fprint(flags.Output(), devHelp)
-		flags.PrintDefaults()
-	}
-}
+never touches a directory without an owner file, of another user, or a symbolic link.`

@@ -3,6 +3,11 @@
 //	dbfleetd dev [--data-dir DIR] [--listen ADDR]   a local fleet of three dev regions
 //	dbfleetd serve --config dbfleetd.yaml           production mode
 //	dbfleetd token create|list|revoke ...           manage API tokens
+//	dbfleetd version                                the version and commit
+//
+// Every command and subcommand prints its usage on stdout for --help, -h or
+// help and exits 0; a usage error prints one line and the usage on stderr
+// and exits 2 (package cmdline); any other failure is logged and exits 1.
 package main
 
 import (
@@ -13,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/signal"
@@ -28,6 +34,7 @@ import (
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/devregions"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/pgbin"
+	"github.com/dbfleet/terraform-provider-dbfleet/internal/cmdline"
 )
 
 const usage = `usage:
@@ -35,24 +42,40 @@ const usage = `usage:
   dbfleetd serve --config FILE [--tls-cert FILE --tls-key FILE]
   dbfleetd token create --scope read|write|admin [--name NAME] (--config FILE | --data-dir DIR)
   dbfleetd token list (--config FILE | --data-dir DIR)
-  dbfleetd token revoke NAME (--config FILE | --data-dir DIR)`
+  dbfleetd token revoke NAME (--config FILE | --data-dir DIR)
+  dbfleetd version
+  dbfleetd help [COMMAND]
+
+dev runs a local fleet of three dev regions, serve runs dbfleetd in production, token manages
+API tokens, version prints the version and commit. Run "dbfleetd COMMAND --help" for a command's
+usage and flags.`
+
+// serveHelp is what `dbfleetd serve --help` prints above the flags.
+const serveHelp = `usage: dbfleetd serve [--config FILE] [--tls-cert FILE --tls-key FILE]
+
+Runs dbfleetd in production mode: the regions, the state store, the backup directory and the
+bootstrap token come from the YAML configuration file (backend/README.md lists its keys). It
+logs JSON to stderr; SIGINT or SIGTERM stops it.`
 
 func main() {
 	// DESIGN.md's log field for errors is "err".
 	zerolog.ErrorFieldName = "err"
 	logger := zerolog.New(os.Stderr).With().Timestamp().Logger()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], logger); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, logger)
+	stop()
+	status, handled := cmdline.Exit(err, os.Stdout, os.Stderr)
+	if !handled {
 		logger.Error().Err(err).Msg("dbfleetd failed")
 		fmt.Fprintln(os.Stderr, "dbfleetd:", err)
-		os.Exit(1)
 	}
+	os.Exit(status)
 }
 
-func run(ctx context.Context, args []string, logger zerolog.Logger) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, logger zerolog.Logger) error {
+	top := &cmdline.Command{Name: "dbfleetd", Usage: usage}
 	if len(args) == 0 {
-		return errors.New(usage)
+		return top.Errorf("a command is required")
 	}
 	switch args[0] {
 	case "dev":
@@ -60,15 +83,25 @@ func run(ctx context.Context, args []string, logger zerolog.Logger) error {
 	case "serve":
 		return runServe(ctx, args[1:], logger)
 	case "token":
-		return runToken(ctx, args[1:], os.Stdout, os.Stderr)
-	default:
-		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+		return runToken(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		return runVersion(args[1:], stdout)
+	case "help":
+		if len(args) > 1 {
+			// help COMMAND... is COMMAND... --help.
+			return run(ctx, append(args[1:], "--help"), stdout, stderr, logger)
+		}
+		return &cmdline.Help{Command: top}
 	}
+	if cmdline.IsHelp(args[0]) {
+		return &cmdline.Help{Command: top}
+	}
+	return top.Errorf("unknown command %q", args[0])
 }
 
 func runDev(ctx context.Context, args []string, logger zerolog.Logger) error {
 	flags := flag.NewFlagSet("dev", flag.ContinueOnError)
-	flags.Usage = devUsage(flags)
+	cmd := &cmdline.Command{Name: "dbfleetd dev", Usage: devHelp, Flags: flags}
 	dataDir := flags.String("data-dir", "./.dbfleet-dev", "directory for the state file, backups and the dev regions' clusters")
 	listen := flags.String("listen", "127.0.0.1:8580", "HTTP listen address; port 0 picks a free port")
 	tlsFlags := addTLSFlags(flags)
@@ -80,14 +113,16 @@ func runDev(ctx context.Context, args []string, logger zerolog.Logger) error {
 			"like a managed service's; the superuser stays in DATA-DIR/regions/*/region.json); "+devregions.EnvAdmin+" sets the default")
 	pgBinDir := flags.String("pg-bin-dir", "", "directory of the regions' initdb and postgres (such as one of scripts/ensure-postgres-versions.sh); "+
 		"default: "+pgbin.EnvBinDir+", pg_config --bindir, the newest /usr/lib/postgresql/*/bin")
-	if err := flags.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return nil // the help was asked for and printed
-	} else if err != nil {
+	positional, err := cmd.Parse(args)
+	if err != nil {
+		return err
+	}
+	if err := cmd.NoArguments(positional); err != nil {
 		return err
 	}
 	adminKind, err := devregions.ParseAdminKind(*admin)
 	if err != nil {
-		return fmt.Errorf("--admin: %w", err)
+		return cmd.Errorf("--admin: %w", err)
 	}
 	dir, err := filepath.Abs(*dataDir)
 	if err != nil {
@@ -204,9 +239,14 @@ type serveConfig struct {
 
 func runServe(ctx context.Context, args []string, logger zerolog.Logger) error {
 	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cmd := &cmdline.Command{Name: "dbfleetd serve", Usage: serveHelp, Flags: flags}
 	configPath := flags.String("config", "dbfleetd.yaml", "configuration file")
 	tlsFlags := addTLSFlags(flags)
-	if err := flags.Parse(args); err != nil {
+	positional, err := cmd.Parse(args)
+	if err != nil {
+		return err
+	}
+	if err := cmd.NoArguments(positional); err != nil {
 		return err
 	}
 	cfg, err := readServeConfig(*configPath)
