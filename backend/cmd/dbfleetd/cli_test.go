@@ -46,7 +46,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"dev", "--listen"}, "dbfleetd dev", "flag needs an argument: -listen"},
 		{[]string{"serve", "--config", "a.yaml", "b.yaml"}, "dbfleetd serve", `takes no arguments, got "b.yaml"`},
 		{[]string{"token"}, "dbfleetd token", "a token command is required"},
-		{[]string{"token", "rotate"}, "dbfleetd token", `unknown command "rotate"`},
+		{[]string{"token", "rotate"}, "dbfleetd token", `unknown token command "rotate"`},
 		{[]string{"token", "create", "--data-dir", "."}, "dbfleetd token create", "--scope is required"},
 		{[]string{"token", "list"}, "dbfleetd token list", "--config FILE (serve) or --data-dir DIR (dev)"},
 		{[]string{"token", "list", "--scope", "read", "--data-dir", "."}, "dbfleetd token list", "flag provided but not defined: -scope"},

@@ -55,7 +55,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	usage, ok := tokenCommandUsage(command)
 	if !ok {
-		return top.Errorf("unknown command %q", command)
+		return top.Errorf("unknown token command %q", command)
 	}
 	flags := flag.NewFlagSet("token "+command, flag.ContinueOnError)
 	cmd := &cmdline.Command{Name: "dbfleetd token " + command, Usage: usage, Flags: flags}

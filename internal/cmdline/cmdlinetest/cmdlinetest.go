@@ -84,7 +84,8 @@ func Conventions(t *testing.T, bin, program string, commands []Command) {
 				if arg == "--no-such-flag" {
 					want := "flag provided but not defined: -no-such-flag"
 					if c.Subcommands {
-						want = `unknown command "--no-such-flag"`
+						// "unknown command" or "unknown token command"
+						want = `command "--no-such-flag"`
 					}
 					RequireUsageError(t, r, name, want)
 					return
