@@ -3,14 +3,17 @@ package acceptance
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -35,8 +38,15 @@ const (
 	// after SIGTERM before it is killed.
 	stopTimeout = time.Minute
 	// envTerraformPath names the Terraform CLI that terraform-plugin-testing
-	// runs.
+	// runs: Terraform or OpenTofu.
 	envTerraformPath = "TF_ACC_TERRAFORM_PATH"
+	// envProviderHost is the host of the provider address under which
+	// terraform-plugin-testing serves the provider to the CLI.
+	envProviderHost = "TF_ACC_PROVIDER_HOST"
+	// openTofuHost is the host OpenTofu puts in the address of a provider
+	// that a configuration names without one ("dbfleet/dbfleet" or just
+	// "dbfleet"); Terraform's is terraform-plugin-testing's default.
+	openTofuHost = "registry.opentofu.org"
 )
 
 // fleet is the `dbfleetd dev` that TestMain runs for the whole test binary;
@@ -83,6 +93,8 @@ func runAgainstFleet(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "acceptance: %v\n", err)
 		return 1
 	}
+	fmt.Fprintf(os.Stderr, "acceptance: the CLI is %s, serving the provider under host %s\n",
+		os.Getenv(envTerraformPath), cmp.Or(os.Getenv(envProviderHost), "registry.terraform.io"))
 	// The kernel signals dbfleetd when the thread that started it exits (see
 	// sysProcAttr); the main goroutine keeps this thread until os.Exit.
 	runtime.LockOSThread()
@@ -119,20 +131,54 @@ func runAgainstFleet(m *testing.M) int {
 	return code
 }
 
-// pinTerraform makes sure terraform-plugin-testing runs a Terraform CLI on
-// this machine: without TF_ACC_TERRAFORM_PATH it would download the latest
-// release when none is on PATH.
+// pinTerraform makes sure terraform-plugin-testing runs a CLI on this
+// machine: without TF_ACC_TERRAFORM_PATH it would download the latest
+// Terraform release when none is on PATH. When the CLI is OpenTofu, it
+// serves the provider under OpenTofu's host unless TF_ACC_PROVIDER_HOST
+// says otherwise: under Terraform's, OpenTofu would look for the provider
+// in the registry.
 func pinTerraform() error {
-	if os.Getenv(envTerraformPath) != "" {
+	tf := os.Getenv(envTerraformPath)
+	if tf == "" {
+		var err error
+		if tf, err = exec.LookPath("terraform"); err != nil {
+			return fmt.Errorf("TF_ACC is set but %s is not, and there is no terraform on PATH: set %s to Terraform 1.5.7 "+
+				"or OpenTofu 1.12.6 (make testacc does, with scripts/ensure-terraform.sh or scripts/ensure-opentofu.sh)", envTerraformPath, envTerraformPath)
+		}
+		if err := os.Setenv(envTerraformPath, tf); err != nil {
+			return err
+		}
+	}
+	// OpenTofu warns of a CLI configuration file that is named but missing
+	// on stdout, where terraform-plugin-testing reads the version.
+	if config := os.Getenv("TF_CLI_CONFIG_FILE"); config != "" {
+		if _, err := os.Stat(config); errors.Is(err, fs.ErrNotExist) {
+			os.Unsetenv("TF_CLI_CONFIG_FILE")
+		}
+	}
+	if os.Getenv(envProviderHost) != "" {
 		return nil
 	}
-	tf, err := exec.LookPath("terraform")
-	if err != nil {
-		return fmt.Errorf("TF_ACC is set but %s is not, and there is no terraform on PATH: set %s to Terraform 1.5.7 "+
-			"(make testacc does, with scripts/ensure-terraform.sh)", envTerraformPath, envTerraformPath)
+	tofu, err := isOpenTofu(tf)
+	if err != nil || !tofu {
+		return err
 	}
-	return os.Setenv(envTerraformPath, tf)
+	return os.Setenv(envProviderHost, openTofuHost)
 }
+
+// isOpenTofu reports whether the CLI at path is OpenTofu, whose version
+// says "OpenTofu v…" where Terraform's says "Terraform v…" (after any
+// warning, such as one about a missing CLI configuration file).
+func isOpenTofu(path string) (bool, error) {
+	out, err := exec.Command(path, "version").Output()
+	if err != nil {
+		return false, fmt.Errorf("%s version: %w", path, err)
+	}
+	return openTofuVersion.Match(out), nil
+}
+
+// openTofuVersion matches the line of OpenTofu's version output that names it.
+var openTofuVersion = regexp.MustCompile(`(?m)^OpenTofu v[0-9]`)
 
 // startFleet builds dbfleetd and starts `dbfleetd dev` on a loopback port in
 // a new temporary directory, and returns once it printed its exports.

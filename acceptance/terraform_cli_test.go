@@ -58,9 +58,12 @@ func buildCLIProvider() (string, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build of the provider in %s: %w\n%s", root, err, out)
 	}
+	// The same configuration serves both CLIs: "dbfleet/dbfleet" is the
+	// first address to Terraform, the second to OpenTofu.
 	config := fmt.Sprintf(`provider_installation {
   dev_overrides {
-    "registry.terraform.io/dbfleet/dbfleet" = %s
+    "registry.terraform.io/dbfleet/dbfleet" = %[1]s
+    "registry.opentofu.org/dbfleet/dbfleet" = %[1]s
   }
   direct {}
 }

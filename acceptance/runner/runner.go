@@ -67,7 +67,8 @@ type Config struct {
 	Results *Results
 	// Metrics, when not nil, receives every scenario run.
 	Metrics *Metrics
-	// TerraformPath is the Terraform CLI; required for Terraform scenarios.
+	// TerraformPath is the CLI the Terraform scenarios run, Terraform or
+	// OpenTofu; required for them.
 	TerraformPath string
 	// ProviderBinary is the provider that Terraform uses through
 	// dev_overrides; empty uses Terraform's implicit local mirror (make

@@ -17,10 +17,10 @@ import (
 // maxDiagnostics bounds how much of Terraform's error output a failure keeps.
 const maxDiagnostics = 4 << 10
 
-// terraform runs the real Terraform CLI with the real provider: through a
-// CLI configuration whose dev_overrides point at a provider binary (no
-// terraform init, which would ask the registry), or, without one, through
-// Terraform's implicit local mirror, which `make install` fills.
+// terraform runs the real CLI, Terraform or OpenTofu, with the real
+// provider: through a CLI configuration whose dev_overrides point at a
+// provider binary (no init, which would ask the registry), or, without one,
+// through the implicit local mirror, which `make install` fills for both.
 type terraform struct {
 	path string
 	// cliConfig is the CLI configuration file with the dev_overrides; empty
@@ -59,8 +59,12 @@ func newTerraform(path, providerBinary, workDir, endpoint, token string) (*terra
 	if _, err := os.Stat(abs); err != nil {
 		return nil, fmt.Errorf("finding the provider binary: %w", err)
 	}
-	config := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"registry.terraform.io/dbfleet/dbfleet\" = %s\n  }\n  direct {}\n}\n",
-		strconv.Quote(filepath.Dir(abs)))
+	// "dbfleet/dbfleet" is the first address to Terraform, the second to
+	// OpenTofu.
+	config := fmt.Sprintf("provider_installation {\n  dev_overrides {\n"+
+		"    \"registry.terraform.io/dbfleet/dbfleet\" = %[1]s\n"+
+		"    \"registry.opentofu.org/dbfleet/dbfleet\" = %[1]s\n"+
+		"  }\n  direct {}\n}\n", strconv.Quote(filepath.Dir(abs)))
 	tf.cliConfig = filepath.Join(workDir, "terraform.rc")
 	if err := os.WriteFile(tf.cliConfig, []byte(config), 0o600); err != nil {
 		return nil, fmt.Errorf("writing the Terraform CLI configuration: %w", err)
