@@ -5,35 +5,72 @@
 #   docs.sh check      fail when docs/ differs from what generate would write, or when
 #                      `tfplugindocs validate` finds a problem
 #
-# tfplugindocs builds the provider and asks a Terraform CLI for its schema. It takes the first
-# terraform on PATH and would download the latest release when there is none, so the Terraform
-# 1.5.7 of scripts/ensure-terraform.sh is put first on PATH: nothing is downloaded.
+# tfplugindocs reads the provider's schema from `providers schema -json`. Terraform 1.5.7 leaves
+# ephemeral resources out of it (they came with 1.10), so the schema comes from the OpenTofu of
+# scripts/ensure-opentofu.sh, run here against the provider built from this checkout in a
+# filesystem mirror of its own, and is handed to tfplugindocs with --providers-schema: nothing is
+# downloaded and no registry is asked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tf="$(scripts/ensure-terraform.sh)"
-PATH="$(dirname "$tf"):$PATH"
-export PATH
 export CHECKPOINT_DISABLE=1
-# A CLI configuration file that is named but missing only makes Terraform warn.
-if [[ -n "${TF_CLI_CONFIG_FILE:-}" && ! -e "$TF_CLI_CONFIG_FILE" ]]; then
-  unset TF_CLI_CONFIG_FILE
-fi
 # The checkout's directory name need not be terraform-provider-dbfleet (CI's clone is not).
 tfplugindocs() {
   go tool -modfile=tools/go.mod tfplugindocs "$@"
 }
 
-generate() {
-  local out="$1" log
+# providers_schema writes the provider's schema, as `tofu providers schema -json` renders it, to $1.
+# tfplugindocs looks the provider up as registry.terraform.io/hashicorp/dbfleet.
+providers_schema() {
+  local out="$1" tofu work platform log
+  tofu="$(scripts/ensure-opentofu.sh)"
+  work="$(mktemp -d)"
+  platform="$(go env GOOS)_$(go env GOARCH)"
+  go build -o "$work/mirror/registry.terraform.io/hashicorp/dbfleet/0.0.1/$platform/terraform-provider-dbfleet_v0.0.1" .
+  cat >"$work/cli.tfrc" <<EOF
+provider_installation {
+  filesystem_mirror {
+    path    = "$work/mirror"
+    include = ["registry.terraform.io/hashicorp/dbfleet"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/hashicorp/dbfleet"]
+  }
+}
+EOF
+  mkdir -p "$work/config"
+  cat >"$work/config/main.tf" <<'EOF'
+terraform {
+  required_providers {
+    dbfleet = {
+      source = "registry.terraform.io/hashicorp/dbfleet"
+    }
+  }
+}
+EOF
   log="$(mktemp)"
-  if ! tfplugindocs generate --provider-name dbfleet --rendered-provider-name dbfleet \
-    --rendered-website-dir "$out" >"$log" 2>&1; then
+  if ! (export TF_CLI_CONFIG_FILE="$work/cli.tfrc" && unset TF_DATA_DIR TF_PLUGIN_CACHE_DIR &&
+    "$tofu" -chdir="$work/config" init -backend=false -input=false -no-color >"$log" 2>&1 &&
+    "$tofu" -chdir="$work/config" providers schema -json >"$out" 2>>"$log"); then
     cat "$log" >&2
-    rm -f "$log"
+    rm -rf "$log" "$work"
     return 1
   fi
-  rm -f "$log"
+  rm -rf "$log" "$work"
+}
+
+generate() {
+  local out="$1" log schema
+  log="$(mktemp)"
+  schema="$(mktemp)"
+  providers_schema "$schema"
+  if ! tfplugindocs generate --provider-name dbfleet --rendered-provider-name dbfleet \
+    --providers-schema "$schema" --rendered-website-dir "$out" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log" "$schema"
+    return 1
+  fi
+  rm -f "$log" "$schema"
 }
 
 case "${1:-}" in

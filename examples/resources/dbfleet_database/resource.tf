@@ -40,6 +40,17 @@ resource "dbfleet_database" "orders_northeurope" {
   drift_policy = "report"
 }
 
+# A database whose owner password stays out of Terraform's state and plan:
+# read it with the ephemeral dbfleet_database_credentials (Terraform 1.10+,
+# OpenTofu 1.11+). Changing password_version rotates the password: dbfleetd
+# generates a new one, and the old one stops logging in.
+resource "dbfleet_database" "billing" {
+  region            = "westeurope"
+  name              = "billing"
+  password_in_state = false
+  password_version  = 1
+}
+
 output "orders_northeurope_replication" {
   value = {
     state       = dbfleet_database.orders_northeurope.replication.state
