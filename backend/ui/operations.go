@@ -21,7 +21,7 @@ const (
 
 var (
 	operationKinds = []string{apiv1.OperationKindApplyDatabase, apiv1.OperationKindDeleteDatabase,
-		apiv1.OperationKindRollbackDatabase, apiv1.OperationKindVerifyDatabase}
+		apiv1.OperationKindRollbackDatabase, apiv1.OperationKindVerifyDatabase, apiv1.OperationKindRotatePassword}
 	operationStates = []string{apiv1.OperationPending, apiv1.OperationRunning, apiv1.OperationSucceeded,
 		apiv1.OperationFailed, apiv1.OperationCancelled}
 )
