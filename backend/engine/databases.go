@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // DatabaseEnsure creates a database owned by owner, or gives an existing
@@ -121,10 +122,33 @@ func (f *Fleet) DatabaseDrop(ctx context.Context, regionName, name string) error
 	if err := st.ours(regionName, name); err != nil {
 		return err
 	}
-	if _, err := pool.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", quoteIdentifier(name))); err != nil {
+	_, err = pool.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", quoteIdentifier(name)))
+	if sqlStateOf(err) == "42501" { // insufficient_privilege
+		err = dropEndingSessions(ctx, pool, name)
+	}
+	if err != nil {
 		return fmt.Errorf("drop database %s in %s: %w", name, regionName, err)
 	}
 	return nil
+}
+
+// dropEndingSessions drops a database without FORCE, once FORCE was
+// refused: FORCE insists on signalling every session, and an admin that is
+// no superuser may not signal an autovacuum worker (it runs as no role), so a database being vacuumed could
+// not be dropped. It ends the sessions the admin may end (those of roles it
+// has the rights of), then drops; a plain DROP DATABASE stops autovacuum
+// workers itself. A session the admin may not end, a superuser's, makes the
+// drop fail with "being accessed by other users" (55006), which is retried.
+func dropEndingSessions(ctx context.Context, pool *pgxpool.Pool, name string) error {
+	_, err := pool.Exec(ctx, `SELECT pg_catalog.pg_terminate_backend(a.pid, 5000) FROM pg_catalog.pg_stat_activity a
+		WHERE a.datname OPERATOR(pg_catalog.=) $1 AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+			AND a.usesysid IS NOT NULL AND pg_catalog.pg_has_role(a.usesysid, 'USAGE')
+			AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) a.usesysid)`, name)
+	if err != nil {
+		return fmt.Errorf("end the sessions of %s: %w", name, err)
+	}
+	_, err = pool.Exec(ctx, "DROP DATABASE IF EXISTS "+quoteIdentifier(name))
+	return err
 }
 
 // DatabaseOwnerSet gives an existing database of dbfleet's to owner (a role
