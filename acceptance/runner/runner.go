@@ -70,9 +70,9 @@ type Config struct {
 	// TerraformPath is the CLI the Terraform scenarios run, Terraform or
 	// OpenTofu; required for them.
 	TerraformPath string
-	// ProviderBinary is the provider that Terraform uses through
-	// dev_overrides; empty uses Terraform's implicit local mirror (make
-	// install) after terraform init.
+	// ProviderBinary is the provider that the CLI uses through
+	// dev_overrides; empty uses the implicit local mirror (make install)
+	// after init.
 	ProviderBinary string
 	// WorkDir is where the run keeps Terraform working directories; empty
 	// means the system's temporary directory.
