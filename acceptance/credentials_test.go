@@ -337,3 +337,64 @@ func awaitReconcilerCheck() error {
 	}
 	return fmt.Errorf("the reconciler did not finish %d passes within %s", n, driftTimeout)
 }
+
+// TestAccDatabase_RotatesPasswordInState rotates, on any CLI, the password
+// of a database that keeps it in state (the default): the plan shows the
+// password as known after apply, the state then holds a new one that logs
+// in, and the old one no longer logs in.
+func TestAccDatabase_RotatesPasswordInState(t *testing.T) {
+	d := setup(t, "acc_rotate")
+	config := func(version int) string {
+		return fmt.Sprintf(`resource "dbfleet_database" "test" {
+  region              = %q
+  name                = %q
+  deletion_protection = false
+  skip_final_backup   = true
+  password_version    = %d
+}
+`, d.region, d.name, version)
+	}
+	var first string
+	statePassword := func(state *tfjson.State) (dbInstance, error) {
+		dbs := instancesOf(state)
+		if len(dbs) != 1 || dbs[0].password == "" {
+			return dbInstance{}, fmt.Errorf("want one database with its password in state, got %d", len(dbs))
+		}
+		return dbs[0], nil
+	}
+	resource.ParallelTest(t, testCase(t, []resource.TestStep{
+		{
+			Config: config(1),
+			ConfigStateChecks: []statecheck.StateCheck{
+				checkOwnersConnect(),
+				stateCheck(func(state *tfjson.State) error {
+					db, err := statePassword(state)
+					first = db.password
+					return err
+				}),
+			},
+		},
+		{
+			Config: config(2),
+			ConfigPlanChecks: resource.ConfigPlanChecks{
+				PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(databaseAddress, plancheck.ResourceActionUpdate),
+					plancheck.ExpectUnknownValue(databaseAddress, tfjsonpath.New("password")),
+				},
+			},
+			ConfigStateChecks: []statecheck.StateCheck{
+				checkOwnersConnect(),
+				stateCheck(func(state *tfjson.State) error {
+					db, err := statePassword(state)
+					if err != nil {
+						return err
+					}
+					if db.password == first {
+						return errors.New("password_version changed, yet the state holds the same password")
+					}
+					return checkRotated(apiv1.Database{Region: db.region, Name: db.name, Host: db.host, Port: db.port, Owner: db.owner}, first, db.password)
+				}),
+			},
+		},
+	}))
+}
