@@ -43,6 +43,10 @@ const (
 	// envProviderHost is the host of the provider address under which
 	// terraform-plugin-testing serves the provider to the CLI.
 	envProviderHost = "TF_ACC_PROVIDER_HOST"
+	// envWantCLI, when set, is the CLI the run must be under, terraform or
+	// opentofu: make test sets it, so that a test skipped under one CLI
+	// cannot go untested because the other's run fell back to the first.
+	envWantCLI = "DBFLEET_ACC_CLI"
 	// openTofuHost is the host OpenTofu puts in the address of a provider
 	// that a configuration names without one ("dbfleet/dbfleet" or just
 	// "dbfleet"); Terraform's is terraform-plugin-testing's default.
@@ -136,7 +140,7 @@ func runAgainstFleet(m *testing.M) int {
 // Terraform release when none is on PATH. When the CLI is OpenTofu, it
 // serves the provider under OpenTofu's host unless TF_ACC_PROVIDER_HOST
 // says otherwise: under Terraform's, OpenTofu would look for the provider
-// in the registry.
+// in the registry. It fails when DBFLEET_ACC_CLI names the other CLI.
 func pinTerraform() error {
 	tf := os.Getenv(envTerraformPath)
 	if tf == "" {
@@ -156,12 +160,19 @@ func pinTerraform() error {
 			os.Unsetenv("TF_CLI_CONFIG_FILE")
 		}
 	}
-	if os.Getenv(envProviderHost) != "" {
-		return nil
-	}
 	tofu, err := isOpenTofu(tf)
-	if err != nil || !tofu {
+	if err != nil {
 		return err
+	}
+	got := "terraform"
+	if tofu {
+		got = "opentofu"
+	}
+	if want := os.Getenv(envWantCLI); want != "" && want != got {
+		return fmt.Errorf("%s is %s, but %s=%s", tf, got, envWantCLI, want)
+	}
+	if !tofu || os.Getenv(envProviderHost) != "" {
+		return nil
 	}
 	return os.Setenv(envProviderHost, openTofuHost)
 }
