@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -314,8 +315,10 @@ func awaitReconcilerCheck() error {
 		}
 		total := 0
 		for _, m := range reconcilePasses.FindAllStringSubmatch(string(b), -1) {
-			var v int
-			fmt.Sscan(m[1], &v)
+			v, err := strconv.Atoi(m[1])
+			if err != nil {
+				return 0, fmt.Errorf("reading %s: %w", m[0], err)
+			}
 			total += v
 		}
 		return total, nil

@@ -76,7 +76,8 @@ func awaitExit(t *testing.T, n *node) {
 	exited := make(chan error, 1)
 	go func() { exited <- n.cmd.Wait() }()
 	select {
-	case <-exited:
+	case err := <-exited:
+		require.Error(t, err, "dbfleetd killed itself")
 		n.cmd = nil
 	case <-time.After(time.Minute):
 		t.Fatalf("dbfleetd did not die at %s; log:\n%s", ops.FailpointRotateIntentRecorded, n.logText())
