@@ -178,6 +178,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	op = status(http.StatusAccepted, c.Do(t, http.MethodPost, "/v1/databases/eastus/"+name+":verify", nil)).Operation(t)
 	require.Equal(t, apiv1.OperationSucceeded, c.Wait(t, op.ID, time.Minute).State)
 	status(http.StatusOK, c.Do(t, http.MethodGet, "/v1/databases/eastus/"+name, nil))
+	require.Equal(t, apiv1.OperationSucceeded, c.Wait(t, status(http.StatusAccepted, c.Do(t, http.MethodPost, "/v1/databases/eastus/"+name+":rotate_password", nil)).Operation(t).ID, time.Minute).State)
 
 	// A version that fails in the canary halts its rollout; a resume clears
 	// the halt.
