@@ -322,10 +322,13 @@ func (m *Manager) OperationCancel(ctx context.Context, id string) (*store.Operat
 		}
 		op.CancelRequested = true
 		op.UpdatedAt = m.now()
+		if err := tx.OperationRequestCancel(ctx, id, op.UpdatedAt); err != nil {
+			return err
+		}
 		if op.State == apiv1.OperationPending {
 			return m.finishTx(ctx, tx, op, apiv1.OperationCancelled, nil)
 		}
-		return tx.OperationUpdate(ctx, op)
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -182,6 +182,11 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 			return river.JobSnooze(0)
 		}
 		if err := m.recordStep(ctx, op, s.name, fmt.Sprintf("step %d of %d: %s in %s", i+1, len(steps), s.name, op.Region)); err != nil {
+			if errors.Is(err, store.ErrOperationFinished) {
+				// Cancelled while it was still pending, which ends it at once.
+				log.Info().Str("step", s.name).Msg("Found operation finished; stopping")
+				return nil
+			}
 			return err
 		}
 		if op.CancelRequested {

@@ -217,16 +217,37 @@ func (q queries) OperationUpdate(ctx context.Context, o *Operation) error {
 	if err != nil {
 		return fmt.Errorf("update operation %s: %w", o.ID, err)
 	}
-	n, err := q.q.exec(ctx, `UPDATE operations SET state = ?, step = ?, progress = ?, error = ?,
-		cancel_requested = ?, updated_at = ? WHERE id = ?`,
-		o.State, o.Step, o.Progress, errCol, o.CancelRequested, o.UpdatedAt.UnixMicro(), o.ID)
+	n, err := q.q.exec(ctx, `UPDATE operations SET state = ?, step = ?, progress = ?, error = ?, updated_at = ?
+		WHERE id = ? AND state NOT IN ('succeeded', 'failed', 'cancelled')`,
+		o.State, o.Step, o.Progress, errCol, o.UpdatedAt.UnixMicro(), o.ID)
 	if err != nil {
 		return fmt.Errorf("update operation %s: %w", o.ID, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("update operation %s: %w", o.ID, ErrNotFound)
+		return fmt.Errorf("update operation %s: %w", o.ID, q.whyUnchanged(ctx, o.ID))
 	}
 	return nil
+}
+
+func (q queries) OperationRequestCancel(ctx context.Context, id string, at time.Time) error {
+	n, err := q.q.exec(ctx, `UPDATE operations SET cancel_requested = ?, updated_at = ?
+		WHERE id = ? AND state NOT IN ('succeeded', 'failed', 'cancelled')`, true, at.UnixMicro(), id)
+	if err != nil {
+		return fmt.Errorf("request cancel of operation %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("request cancel of operation %s: %w", id, q.whyUnchanged(ctx, id))
+	}
+	return nil
+}
+
+// whyUnchanged tells why a conditional update of an operation changed no
+// row: it does not exist, or it has finished.
+func (q queries) whyUnchanged(ctx context.Context, id string) error {
+	if _, err := q.OperationGet(ctx, id); err != nil {
+		return err
+	}
+	return ErrOperationFinished
 }
 
 func (q queries) IdempotencyKeyGet(ctx context.Context, principal, key string) (*IdempotencyKey, error) {

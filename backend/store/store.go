@@ -44,6 +44,10 @@ func (o Options) secretBox() SecretBox {
 // ErrNotFound is returned when a row does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrOperationFinished is returned by a change to an operation that has
+// finished: its outcome is never overwritten.
+var ErrOperationFinished = errors.New("operation already finished")
+
 // Store is dbfleetd's state store. Reads outside a transaction go through the
 // embedded Queries; every write runs in InTx.
 type Store interface {
@@ -82,7 +86,14 @@ type Tx interface {
 	DatabasePut(ctx context.Context, db *Database) error
 	DatabaseDelete(ctx context.Context, key DatabaseKey) error
 	OperationInsert(ctx context.Context, op *Operation) error
+	// OperationUpdate writes an unfinished operation's state, step,
+	// progress and error; an operation that has finished is left as it is
+	// (ErrOperationFinished). It never writes CancelRequested, which only
+	// OperationRequestCancel sets, so a worker's copy cannot undo a cancel.
 	OperationUpdate(ctx context.Context, op *Operation) error
+	// OperationRequestCancel records that an unfinished operation is to stop
+	// (ErrOperationFinished when it has finished).
+	OperationRequestCancel(ctx context.Context, id string, at time.Time) error
 	// OperationFinished tells every node, once the transaction commits,
 	// that the operation finished, so that waits on it end at once.
 	OperationFinished(ctx context.Context, id string) error

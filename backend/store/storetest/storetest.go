@@ -120,6 +120,39 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		require.ErrorIs(t, err, store.ErrNotFound)
 	})
 
+	t.Run("CancelsAndOutcomesAreNeverOverwritten", func(t *testing.T) {
+		t.Parallel()
+		ctx, s := open(t, newStore)
+		now := time.UnixMicro(1_700_000_000_000_000).UTC()
+		op := &store.Operation{ID: "op-cancel", Kind: "apply_database", Region: "westeurope", Database: "orders",
+			State: "running", Step: "apply_migrations", CreatedAt: now, UpdatedAt: now}
+		inTx := func(fn func(tx store.Tx) error) error {
+			return s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return fn(tx) })
+		}
+		require.NoError(t, inTx(func(tx store.Tx) error { return tx.OperationInsert(ctx, op) }))
+		require.NoError(t, inTx(func(tx store.Tx) error { return tx.OperationRequestCancel(ctx, op.ID, now) }))
+
+		// A worker's copy, read before the cancel, records its progress.
+		stale := *op
+		stale.Progress = "migration 3 of 20"
+		require.NoError(t, inTx(func(tx store.Tx) error { return tx.OperationUpdate(ctx, &stale) }))
+		got, err := s.OperationGet(ctx, op.ID)
+		require.NoError(t, err)
+		require.True(t, got.CancelRequested, "the worker's copy does not undo the cancel")
+		require.Equal(t, "migration 3 of 20", got.Progress)
+
+		done := *got
+		done.State, done.Progress = "cancelled", "cancelled"
+		require.NoError(t, inTx(func(tx store.Tx) error { return tx.OperationUpdate(ctx, &done) }))
+		stale.State, stale.Progress = "succeeded", "done"
+		require.ErrorIs(t, inTx(func(tx store.Tx) error { return tx.OperationUpdate(ctx, &stale) }), store.ErrOperationFinished)
+		require.ErrorIs(t, inTx(func(tx store.Tx) error { return tx.OperationRequestCancel(ctx, op.ID, now) }), store.ErrOperationFinished)
+		require.ErrorIs(t, inTx(func(tx store.Tx) error { return tx.OperationRequestCancel(ctx, "op-missing", now) }), store.ErrNotFound)
+		got, err = s.OperationGet(ctx, op.ID)
+		require.NoError(t, err)
+		require.Equal(t, "cancelled", got.State, "an outcome is never overwritten")
+	})
+
 	t.Run("RollbackDiscardsRowsAndJobs", func(t *testing.T) {
 		t.Parallel()
 		ctx, s := open(t, newStore)
