@@ -57,17 +57,44 @@ func (f *Fleet) PublicationEnsure(ctx context.Context, region, database, owner, 
 		return &MissingError{Region: region, Action: "publish " + database + " to replicas", Missing: missing}
 	}
 	role := ReplicationRoleName(database)
-	if err := f.roleEnsure(ctx, region, role, replPassword, true); err != nil {
-		return err
-	}
 	conn, err := f.connectAdmin(ctx, region, database)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		// The replica creates of one source publish it at once: they take
+		// turns, so that each reads the publication the last one left and
+		// none changes a catalog row (the replication role's, the
+		// database's ACL) another is changing ("tuple concurrently updated").
+		if _, err := tx.Exec(ctx, `SELECT pg_catalog.pg_advisory_xact_lock($1)`, publishLockKey); err != nil {
+			return fmt.Errorf("wait for other publishers: %w", err)
+		}
+		if err := f.roleEnsure(ctx, region, role, replPassword, true); err != nil {
+			return err
+		}
+		stmts, err := publishStatements(ctx, conn, database, owner, role, caps.Major())
+		if err != nil {
+			return err
+		}
+		return execAll(ctx, tx, stmts)
+	})
+	if err != nil {
+		return fmt.Errorf("publish %s in %s: %w", database, region, err)
+	}
+	return nil
+}
+
+// publishLockKey is the advisory lock, in the source database, that its
+// publishers take turns on.
+const publishLockKey int64 = 0x64626670756231 // "dbfpub1"
+
+// publishStatements are what gives the replication role read access to the
+// application's schemas and makes the publication list its tables.
+func publishStatements(ctx context.Context, conn *pgx.Conn, database, owner, role string, major int) ([]string, error) {
 	schemas, err := applicationSchemas(ctx, conn)
 	if err != nil {
-		return fmt.Errorf("list schemas of %s in %s: %w", database, region, err)
+		return nil, fmt.Errorf("list schemas: %w", err)
 	}
 	r := quoteIdentifier(role)
 	stmts := []string{fmt.Sprintf("GRANT CONNECT ON DATABASE %s TO %s", quoteIdentifier(database), r)}
@@ -78,15 +105,11 @@ func (f *Fleet) PublicationEnsure(ctx context.Context, region, database, owner, 
 			fmt.Sprintf("GRANT SELECT ON ALL TABLES IN SCHEMA %s TO %s", q, r),
 			fmt.Sprintf("ALTER DEFAULT PRIVILEGES FOR ROLE %s IN SCHEMA %s GRANT SELECT ON TABLES TO %s", quoteIdentifier(owner), q, r))
 	}
-	publish, err := publicationChange(ctx, conn, caps.Major())
+	publish, err := publicationChange(ctx, conn, major)
 	if err != nil {
-		return fmt.Errorf("read publication of %s in %s: %w", database, region, err)
+		return nil, fmt.Errorf("read publication: %w", err)
 	}
-	stmts = append(stmts, publish...)
-	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return execAll(ctx, tx, stmts) }); err != nil {
-		return fmt.Errorf("publish %s in %s: %w", database, region, err)
-	}
-	return nil
+	return append(stmts, publish...), nil
 }
 
 // publicationChange returns the statements that make the publication list

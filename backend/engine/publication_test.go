@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -92,5 +93,38 @@ func TestConformancePublishesTablesAddedByMigrations(t *testing.T) {
 			}, 30*time.Second, 200*time.Millisecond, "replica of both tables: %+v", last)
 			require.Equal(t, int64(2), last[1].ReplicaRows)
 		})
+	}
+}
+
+// TestConcurrentPublishers publishes one database from several goroutines at
+// once, as replica creates of one source do: each must succeed.
+func TestConcurrentPublishers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	r := startRegion(t, devregions.ServerBuild{}, devregions.AdminSuperuser)
+	f, err := engine.NewFleet([]engine.RegionConfig{{Name: r.Name, AdminDSN: r.AdminDSN()}}, engine.Options{})
+	require.NoError(t, err)
+	t.Cleanup(f.Close)
+	const database, owner = "published", "published_owner"
+	require.NoError(t, f.RoleEnsure(ctx, r.Name, owner, "pw-published"))
+	require.NoError(t, f.DatabaseEnsure(ctx, r.Name, database, owner))
+	cfg, err := pgx.ParseConfig(r.AdminDSN())
+	require.NoError(t, err)
+	cfg.Database, cfg.User, cfg.Password = database, owner, "pw-published"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "CREATE TABLE items (id bigint PRIMARY KEY)")
+	require.NoError(t, err)
+	require.NoError(t, conn.Close(ctx))
+
+	errs := make(chan error, 8)
+	for range cap(errs) {
+		go func() { errs <- f.PublicationEnsure(ctx, r.Name, database, owner, "pw-replication") }()
+	}
+	for range cap(errs) {
+		require.NoError(t, <-errs)
 	}
 }
