@@ -11,10 +11,6 @@ import (
 )
 
 const (
-	// IdempotencyKeyRetention is how long an Idempotency-Key keeps its first
-	// answer: DESIGN.md asks for at least 24 h; a day more covers a retry
-	// across a weekend night's outage.
-	IdempotencyKeyRetention = 48 * time.Hour
 	// AuditRetention is how long the audit log keeps an entry.
 	AuditRetention = 400 * 24 * time.Hour
 	// retentionInterval is how often the leader forgets what is past its
@@ -45,7 +41,7 @@ func (m *Manager) forgetExpired(ctx context.Context) error {
 	var keys, entries int64
 	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		var err error
-		if keys, err = tx.IdempotencyKeysDeleteBefore(ctx, now.Add(-IdempotencyKeyRetention)); err != nil {
+		if keys, err = tx.IdempotencyKeysDeleteBefore(ctx, now.Add(-store.IdempotencyAnswerKept)); err != nil {
 			return err
 		}
 		entries, err = tx.AuditDeleteBefore(ctx, now.Add(-AuditRetention))

@@ -24,7 +24,7 @@ func TestRetentionForgetsOnlyWhatIsPastIt(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	m := NewManager(Config{Store: st, Logger: zerolog.Nop(), Now: func() time.Time { return now }})
 
-	keyAges := map[string]time.Duration{"expired": IdempotencyKeyRetention + time.Minute, "kept": IdempotencyKeyRetention - time.Minute}
+	keyAges := map[string]time.Duration{"expired": store.IdempotencyAnswerKept + time.Minute, "kept": store.IdempotencyAnswerKept - time.Minute}
 	auditAges := map[string]time.Duration{"expired": AuditRetention + time.Minute, "kept": AuditRetention - time.Minute}
 	require.NoError(t, st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		for name, age := range keyAges {

@@ -10,8 +10,10 @@ import (
 )
 
 // IdempotencyAnswerKept is how long a key answers with its first answer;
-// an older answer is replaced by the next request with the key.
-const IdempotencyAnswerKept = 24 * time.Hour
+// an older answer is replaced by the next request with the key, and the
+// retention job forgets it. The API promises at least 24 h; a day more
+// covers a retry across a weekend night's outage.
+const IdempotencyAnswerKept = 48 * time.Hour
 
 // ErrIdempotencyKeyAnswered is returned by a transaction that inserted an
 // operation for an idempotent request whose key got an answer first
