@@ -13,6 +13,7 @@ import (
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/failpoint"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
 )
 
@@ -193,6 +194,7 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 			log.Info().Str("step", s.name).Msg("Cancelled operation")
 			return m.finish(ctx, op, apiv1.OperationCancelled, nil)
 		}
+		failpoint.Kill(StepFailpoint(op.Kind, s.name, failpointBeforeStep))
 		if err := s.run(ctx, db, op); err != nil {
 			var wait *gateWait
 			if errors.As(err, &wait) {
@@ -231,6 +233,7 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 			log.Error().Str("step", s.name).Err(err).Msg("Step failed")
 			return m.fail(ctx, op, s.name, err)
 		}
+		failpoint.Kill(StepFailpoint(op.Kind, s.name, failpointAfterStep))
 		log.Info().Str("step", s.name).Msg("Ran step")
 	}
 	log.Info().Msg("Operation succeeded")
