@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -17,9 +19,27 @@ func (f *Fleet) pool(ctx context.Context, name string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("region %s: %w", name, ErrUnknownRegion)
 	}
 	r.poolOnce.Do(func() {
-		r.pool, r.poolErr = pgxpool.NewWithConfig(context.WithoutCancel(ctx), r.poolCfg)
+		cfg := r.poolCfg.Copy()
+		cancelOnServer(&cfg.ConnConfig.Config)
+		r.pool, r.poolErr = pgxpool.NewWithConfig(context.WithoutCancel(ctx), cfg)
 	})
 	return r.pool, r.poolErr
+}
+
+// cancelRequestGrace is how long a connection whose context ended waits for
+// the server to answer the cancel request before it closes its socket.
+const cancelRequestGrace = 5 * time.Second
+
+// cancelOnServer makes a connection turn the end of a statement's context
+// (an operation's deadline, a cancel, a shutdown) into a cancel request, so
+// the statement stops on the server, releasing its locks and rolling back
+// its transaction, rather than running on after pgx alone gave up on it.
+// The socket closes if the server does not answer within
+// cancelRequestGrace (a region gone from the network).
+func cancelOnServer(c *pgconn.Config) {
+	c.BuildContextWatcherHandler = func(conn *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: conn, DeadlineDelay: cancelRequestGrace}
+	}
 }
 
 // readPooled runs read on a region's pool of admin sessions, and once more
@@ -125,6 +145,7 @@ func (f *Fleet) baseConfig(region, database string) (*pgx.ConnConfig, error) {
 	}
 	cfg.Config = *r.connCfg.Copy()
 	cfg.Database = database
+	cancelOnServer(&cfg.Config)
 	return cfg, nil
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
@@ -131,6 +132,77 @@ func TestPooledReadsOutliveEndedSessions(t *testing.T) {
 				FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()`, r.AdminUser).Scan(&ended))
 			require.GreaterOrEqual(t, ended, 2)
 			require.NoError(t, tc.read())
+		})
+	}
+}
+
+// TestEndedContextCancelsTheStatementOnTheServer ends the context of a
+// long statement on each kind of connection dbfleetd opens (the admin pool,
+// an admin connection, an owner's) and checks that PostgreSQL itself
+// cancelled it (SQLSTATE 57014) and that no backend runs it any more: pgx
+// alone would close its socket and leave the statement running.
+func TestEndedContextCancelsTheStatementOnTheServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	regions, err := devregions.Start(ctx, devregions.Options{DataDir: dir, Names: []string{"westeurope"}, Logger: zerolog.Nop()})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = regions.Stop(context.Background())
+		_ = devregions.RemoveClusters(dir, "westeurope")
+	})
+	r := regions.Regions()[0]
+	f, err := NewFleet([]RegionConfig{{Name: r.Name, AdminDSN: r.AdminDSN()}}, Options{})
+	require.NoError(t, err)
+	t.Cleanup(f.Close)
+	o := Owner{Region: r.Name, Database: "sleepy", Role: "sleepy_owner", Password: "pw-sleepy"}
+	require.NoError(t, f.RoleEnsure(ctx, r.Name, o.Role, o.Password))
+	require.NoError(t, f.DatabaseEnsure(ctx, r.Name, o.Database, o.Role))
+	watcher, err := pgx.Connect(ctx, r.SuperuserDSN())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = watcher.Close(context.Background()) })
+
+	for _, tc := range []struct {
+		name string
+		run  func(ctx context.Context, sql string) error
+	}{
+		{"AdminPool", func(ctx context.Context, sql string) error {
+			pool, err := f.pool(ctx, r.Name)
+			require.NoError(t, err)
+			_, err = pool.Exec(ctx, sql)
+			return err
+		}},
+		{"AdminConnection", func(ctx context.Context, sql string) error {
+			conn, err := f.connectAdmin(ctx, r.Name, o.Database)
+			require.NoError(t, err)
+			defer conn.Close(context.Background())
+			_, err = conn.Exec(ctx, sql)
+			return err
+		}},
+		{"OwnerConnection", func(ctx context.Context, sql string) error {
+			conn, err := f.connectOwner(ctx, o)
+			require.NoError(t, err)
+			defer conn.Close(context.Background())
+			_, err = conn.Exec(ctx, sql)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A comment tells this case's statement from the others'.
+			sql := "SELECT pg_catalog.pg_sleep(60) -- " + tc.name
+			runCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			defer cancel()
+			started := time.Now()
+			err := tc.run(runCtx, sql)
+			require.Less(t, time.Since(started), 3*time.Second, "the statement returned soon after its context ended")
+			require.Equal(t, "57014", sqlStateOf(err), "the server cancelled the statement (query_canceled): %v", err)
+
+			var running int
+			require.NoError(t, watcher.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.pg_stat_activity
+				WHERE query = $1 AND state = 'active'`, sql).Scan(&running))
+			require.Zero(t, running, "no backend runs the statement any more")
 		})
 	}
 }
