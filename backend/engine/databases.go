@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/failpoint"
 )
 
 // DatabaseEnsure creates a database owned by owner, or gives an existing
@@ -45,6 +47,7 @@ func (f *Fleet) DatabaseEnsure(ctx context.Context, regionName, name, owner stri
 			// look again before touching it.
 			return f.DatabaseEnsure(ctx, regionName, name, owner)
 		}
+		failpoint.Kill(failpoint.DatabaseCreated)
 	}
 	if err := configureDatabase(ctx, pool, name, owner); err != nil {
 		return fmt.Errorf("configure database %s in %s: %w", name, regionName, err)

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/failpoint"
 )
 
 // DatabaseDump writes a pg_dump archive (custom format) of the owner's database to path. It
@@ -45,6 +47,7 @@ func (f *Fleet) DatabaseDump(ctx context.Context, o Owner, path string) error {
 	if err := os.Chmod(tmp, 0o600); err != nil {
 		return fmt.Errorf("restrict dump of %s in %s: %w", o.Database, o.Region, err)
 	}
+	failpoint.Kill(failpoint.DumpWritten)
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("store dump of %s in %s: %w", o.Database, o.Region, err)
 	}

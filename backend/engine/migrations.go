@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/failpoint"
 )
 
 // Migration is one version of a schema as the engine runs it.
@@ -76,14 +78,39 @@ func (c *OwnerConn) Ledger(ctx context.Context) (map[int64]string, error) {
 	return ledger, nil
 }
 
+// ledgerLockKey is the advisory lock, in a tenant database, that the
+// runs of a migration or a revert there take turns on.
+const ledgerLockKey int64 = 0x6462666c656467 // "dbfledg"
+
+// ledgerTurn waits for the other runs changing the ledger of this database
+// (a step run twice: a partitioned node's and its successor's) and tells
+// whether the ledger records version once it is this run's turn.
+func ledgerTurn(ctx context.Context, tx pgx.Tx, version int64) (bool, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_catalog.pg_advisory_xact_lock($1)`, ledgerLockKey); err != nil {
+		return false, fmt.Errorf("wait for other runs on the ledger: %w", err)
+	}
+	var has bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dbfleet.migrations WHERE version OPERATOR(pg_catalog.=) $1)`, version).Scan(&has)
+	if err != nil {
+		return false, fmt.Errorf("look up version %d in the ledger: %w", version, err)
+	}
+	return has, nil
+}
+
 // MigrationApply runs one migration and records it in the ledger in the
-// same transaction: either both happen or neither.
+// same transaction: either both happen or neither. A version the ledger
+// already records (another run of the same step got there first) is not run
+// again.
 func (c *OwnerConn) MigrationApply(ctx context.Context, m Migration, operationID string) error {
 	return pgx.BeginFunc(ctx, c.conn, func(tx pgx.Tx) error {
+		if has, err := ledgerTurn(ctx, tx, m.Version); err != nil || has {
+			return err
+		}
 		// The simple protocol lets a migration hold several statements.
 		if _, err := tx.Exec(ctx, m.SQL, pgx.QueryExecModeSimpleProtocol); err != nil {
 			return locate(m.Version, m.SQL, err)
 		}
+		failpoint.Kill(failpoint.AtVersion(failpoint.MigrationSQLRan, m.Version))
 		_, err := tx.Exec(ctx, `INSERT INTO dbfleet.migrations (version, checksum, operation_id) VALUES ($1, $2, $3)`,
 			m.Version, m.Checksum, operationID)
 		return err
@@ -91,12 +118,17 @@ func (c *OwnerConn) MigrationApply(ctx context.Context, m Migration, operationID
 }
 
 // MigrationRevert runs a migration's down SQL and removes it from the
-// ledger in the same transaction.
+// ledger in the same transaction. A version the ledger no longer records
+// (it was reverted already) is not reverted again.
 func (c *OwnerConn) MigrationRevert(ctx context.Context, version int64, downSQL string) error {
 	return pgx.BeginFunc(ctx, c.conn, func(tx pgx.Tx) error {
+		if has, err := ledgerTurn(ctx, tx, version); err != nil || !has {
+			return err
+		}
 		if _, err := tx.Exec(ctx, downSQL, pgx.QueryExecModeSimpleProtocol); err != nil {
 			return locate(version, downSQL, err)
 		}
+		failpoint.Kill(failpoint.AtVersion(failpoint.MigrationDownRan, version))
 		_, err := tx.Exec(ctx, `DELETE FROM dbfleet.migrations WHERE version = $1`, version)
 		return err
 	})

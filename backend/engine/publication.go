@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/failpoint"
 )
 
 // publicationName is the publication on a source database; one per
@@ -73,11 +75,16 @@ func (f *Fleet) PublicationEnsure(ctx context.Context, region, database, owner, 
 		if err := f.roleEnsure(ctx, region, role, replPassword, true); err != nil {
 			return err
 		}
+		failpoint.Kill(failpoint.PublicationRoleEnsured)
 		stmts, err := publishStatements(ctx, conn, database, owner, role, caps.Major())
 		if err != nil {
 			return err
 		}
-		return execAll(ctx, tx, stmts)
+		if err := execAll(ctx, tx, stmts); err != nil {
+			return err
+		}
+		failpoint.Kill(failpoint.PublicationUncommitted)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("publish %s in %s: %w", database, region, err)

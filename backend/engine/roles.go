@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/failpoint"
 )
 
 // execQuerier is a pool, connection or transaction.
@@ -80,7 +82,13 @@ func (f *Fleet) roleEnsure(ctx context.Context, regionName, role, password strin
 	}
 	// One transaction: a role dbfleet creates is never left unmarked, which
 	// would make it look like someone else's.
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return execAll(ctx, tx, stmts) })
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := execAll(ctx, tx, stmts); err != nil {
+			return err
+		}
+		failpoint.Kill(failpoint.RoleUncommitted)
+		return nil
+	})
 	if err != nil {
 		if verb == "CREATE" && createdConcurrently(err) {
 			// Created by a concurrent run of the same step: converge with ALTER.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/failpoint"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
 )
 
@@ -35,6 +36,21 @@ func (m *Manager) migrate(ctx context.Context, db *store.Database, op *store.Ope
 	if target < applied {
 		return m.revertTo(ctx, conn, db, schema, applied, target)
 	}
+	if db.RevertPendingVersion != 0 {
+		// A revert that never ran (its version is still in the ledger) of
+		// an operation that goes up now: nothing to finish.
+		if err := m.recordIntents(ctx, db, db.CheckPendingVersion, 0); err != nil {
+			return err
+		}
+	}
+	if p := db.CheckPendingVersion; p != 0 && p <= applied {
+		// The version's migration ran before a crash or a drain, and its
+		// health check has not passed: it runs now, before anything else
+		// moves.
+		if err := m.checkVersion(ctx, conn, db, schema, p); err != nil {
+			return err
+		}
+	}
 	for _, mig := range schema.Migrations {
 		if mig.Version <= applied || mig.Version > target {
 			continue
@@ -45,6 +61,11 @@ func (m *Manager) migrate(ctx context.Context, db *store.Database, op *store.Ope
 			}
 		}
 		if err := m.recordProgress(ctx, op, fmt.Sprintf("applying migration %d of schema %s in %s", mig.Version, schema.Name, db.Region)); err != nil {
+			return err
+		}
+		// The intent comes before the effect: whoever resumes this
+		// operation after a crash runs the version's health check.
+		if err := m.recordIntents(ctx, db, mig.Version, 0); err != nil {
 			return err
 		}
 		err := conn.MigrationApply(ctx, engine.Migration{Version: mig.Version, SQL: mig.Up, Checksum: mig.Checksum}, op.ID)
@@ -59,20 +80,60 @@ func (m *Manager) migrate(ctx context.Context, db *store.Database, op *store.Ope
 		if err != nil {
 			return fmt.Errorf("apply migration %d of %s in %s: %w", mig.Version, schema.Name, db.Region, err)
 		}
-		if err := m.recordVersions(ctx, db, []int64{mig.Version}, mig.Version); err != nil {
+		failpoint.Kill(failpoint.AtVersion(failpoint.MigrateApplied, mig.Version))
+		if err := m.recordVersions(ctx, db, []int64{mig.Version}, mig.Version, 0); err != nil {
 			return err
 		}
-		if err := m.republish(ctx, db); err != nil {
+		failpoint.Kill(failpoint.AtVersion(failpoint.MigrateRecorded, mig.Version))
+		if err := m.checkVersion(ctx, conn, db, schema, mig.Version); err != nil {
 			return err
-		}
-		if check, msg := m.healthCheck(ctx, conn, db, schema, mig.Version); check != "" {
-			if err := m.haltRollout(ctx, db, schema, mig.Version, check, msg); err != nil {
-				return err
-			}
-			return &RolloutHaltedError{Schema: schema.Name, Version: mig.Version, State: apiv1.RolloutHalted,
-				Halt: store.RolloutHalt{Region: db.Region, Database: db.Name, Check: check, Message: msg}}
 		}
 	}
+	return nil
+}
+
+// checkVersion refreshes the publication of a source that reached version
+// and runs the version's health check; a check that passes clears the
+// pending check, one that fails halts the rollout (and clears it too: the
+// halt is its outcome).
+func (m *Manager) checkVersion(ctx context.Context, conn *engine.OwnerConn, db *store.Database, schema *store.Schema, version int64) error {
+	if err := m.republish(ctx, db); err != nil {
+		return err
+	}
+	failpoint.Kill(failpoint.AtVersion(failpoint.MigrateRepublished, version))
+	check, msg := m.healthCheck(ctx, conn, db, schema, version)
+	if check != "" {
+		if err := m.haltRollout(ctx, db, schema, version, check, msg); err != nil {
+			return err
+		}
+	}
+	if err := m.recordIntents(ctx, db, 0, db.RevertPendingVersion); err != nil {
+		return err
+	}
+	if check != "" {
+		return &RolloutHaltedError{Schema: schema.Name, Version: version, State: apiv1.RolloutHalted,
+			Halt: store.RolloutHalt{Region: db.Region, Database: db.Name, Check: check, Message: msg}}
+	}
+	failpoint.Kill(failpoint.AtVersion(failpoint.MigrateChecked, version))
+	return nil
+}
+
+// recordIntents records in the store the version whose health check is
+// pending and the version being reverted (0 for none), before the effect
+// they announce.
+func (m *Manager) recordIntents(ctx context.Context, db *store.Database, checkPending, revertPending int64) error {
+	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		current, err := tx.DatabaseGet(ctx, db.Key())
+		if err != nil {
+			return err
+		}
+		current.CheckPendingVersion, current.RevertPendingVersion, current.UpdatedAt = checkPending, revertPending, m.now()
+		return tx.DatabasePut(ctx, current)
+	})
+	if err != nil {
+		return fmt.Errorf("record intents of %s in %s: %w", db.Name, db.Region, err)
+	}
+	db.CheckPendingVersion, db.RevertPendingVersion = checkPending, revertPending
 	return nil
 }
 
@@ -123,9 +184,16 @@ func (m *Manager) openLedger(ctx context.Context, db *store.Database, schema *st
 		applied = max(applied, v)
 	}
 	for _, mig := range schema.Migrations {
-		if _, ok := ledger[mig.Version]; !ok && mig.Version <= db.AppliedVersion {
+		if _, ok := ledger[mig.Version]; !ok && mig.Version <= db.AppliedVersion && mig.Version != db.RevertPendingVersion {
 			lost = append(lost, mig.Version)
 		}
+	}
+	// A version being reverted that the ledger lacks was reverted: the
+	// down SQL and the ledger delete committed, the store's record of it
+	// did not.
+	var reverted int64
+	if _, ok := ledger[db.RevertPendingVersion]; !ok {
+		reverted = db.RevertPendingVersion
 	}
 	if len(lost) > 0 {
 		conn.Close(context.WithoutCancel(ctx))
@@ -133,7 +201,7 @@ func (m *Manager) openLedger(ctx context.Context, db *store.Database, schema *st
 			"With drift_policy = \"heal\" the reconciler rebuilds the ledger within an interval: apply again after that",
 			ErrLedgerLost, db.Name, db.Region, lost)
 	}
-	if err := m.recordVersions(ctx, db, versions, applied); err != nil {
+	if err := m.recordVersions(ctx, db, versions, applied, reverted); err != nil {
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, 0, err
 	}
@@ -141,8 +209,9 @@ func (m *Manager) openLedger(ctx context.Context, db *store.Database, schema *st
 }
 
 // recordVersions notes in the store that db has run versions (keeping the
-// first time each was reached) and is at applied.
-func (m *Manager) recordVersions(ctx context.Context, db *store.Database, versions []int64, applied int64) error {
+// first time each was reached) and is at applied; reverted, unless 0, is a
+// pending revert that took effect.
+func (m *Manager) recordVersions(ctx context.Context, db *store.Database, versions []int64, applied, reverted int64) error {
 	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		now := m.now()
 		for _, v := range versions {
@@ -154,12 +223,18 @@ func (m *Manager) recordVersions(ctx context.Context, db *store.Database, versio
 		if err != nil {
 			return err
 		}
+		if reverted != 0 {
+			if err := tx.DatabaseMigrationDelete(ctx, db.Region, db.Name, reverted); err != nil {
+				return err
+			}
+			current.RevertPendingVersion = 0
+		}
 		current.AppliedVersion = applied
 		if current.Status == apiv1.DatabaseStatusWaiting {
 			current.Status = apiv1.DatabaseStatusProvisioning
 		}
 		current.UpdatedAt = now
-		db.AppliedVersion = applied
+		db.AppliedVersion, db.RevertPendingVersion = applied, current.RevertPendingVersion
 		return tx.DatabasePut(ctx, current)
 	})
 	if err != nil {
@@ -218,9 +293,16 @@ func (m *Manager) revertTo(ctx context.Context, conn *engine.OwnerConn, db *stor
 			return fmt.Errorf("%w: migration %d of schema %s has no down SQL, so %s in %s cannot go below version %d",
 				ErrDowngradeImpossible, mig.Version, schema.Name, db.Name, db.Region, mig.Version)
 		}
+		// The intent comes before the effect: a ledger that lacks the
+		// version after a crash then means it was reverted.
+		if err := m.recordIntents(ctx, db, 0, mig.Version); err != nil {
+			return err
+		}
+		failpoint.Kill(failpoint.AtVersion(failpoint.RevertIntent, mig.Version))
 		if err := conn.MigrationRevert(ctx, mig.Version, mig.Down); err != nil {
 			return fmt.Errorf("revert migration %d of %s in %s: %w", mig.Version, schema.Name, db.Region, err)
 		}
+		failpoint.Kill(failpoint.AtVersion(failpoint.RevertRan, mig.Version))
 		previous := int64(0)
 		if i > 0 {
 			previous = schema.Migrations[i-1].Version
@@ -233,13 +315,14 @@ func (m *Manager) revertTo(ctx context.Context, conn *engine.OwnerConn, db *stor
 			if err != nil {
 				return err
 			}
-			current.AppliedVersion, current.UpdatedAt = previous, m.now()
+			current.AppliedVersion, current.RevertPendingVersion, current.UpdatedAt = previous, 0, m.now()
 			return tx.DatabasePut(ctx, current)
 		})
 		if err != nil {
 			return fmt.Errorf("record revert of %d in %s/%s: %w", mig.Version, db.Region, db.Name, err)
 		}
-		db.AppliedVersion = previous
+		db.AppliedVersion, db.RevertPendingVersion = previous, 0
+		failpoint.Kill(failpoint.AtVersion(failpoint.RevertRecorded, mig.Version))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/failpoint"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/store"
 )
 
@@ -128,6 +129,7 @@ func (m *Manager) replicate(ctx context.Context, db *store.Database, _ *store.Op
 		if err := m.regions.PublicationEnsure(ctx, src.Region, src.Database, srcDB.Owner, src.ReplPassword); err != nil {
 			return err
 		}
+		failpoint.Kill(failpoint.ReplicatePublished)
 		return m.regions.SubscriptionEnsure(ctx, db.Region, db.Name, src)
 	}
 	replicas, err := replicasOf(ctx, m.store, db)
@@ -145,6 +147,7 @@ func (m *Manager) replicate(ctx context.Context, db *store.Database, _ *store.Op
 		if err := m.regions.SubscriptionEnsure(ctx, r.Region, r.Name, src); err != nil {
 			return err
 		}
+		failpoint.Kill(failpoint.ReplicateSourceSubscribed)
 	}
 	return nil
 }

@@ -125,6 +125,11 @@ func (m *Manager) gate(ctx context.Context, q store.Queries, db *store.Database,
 		if i < 0 || d.AppliedVersion < version {
 			return &gateWait{reason: fmt.Sprintf("%s%s has run version %d", prefix, who, version), after: gatePoll}
 		}
+		if p := d.CheckPendingVersion; p != 0 && p <= version {
+			// It ran the version, but its health check has not passed yet
+			// (it runs again when its operation resumes).
+			return &gateWait{reason: fmt.Sprintf("%s%s passed its health check on version %d", prefix, who, p), after: gatePoll}
+		}
 		if d.Status == apiv1.DatabaseStatusFailed || d.Status == apiv1.DatabaseStatusRolledBack {
 			return &gateWait{reason: fmt.Sprintf("%s%s is healthy on version %d (it is %s)", prefix, who, version, d.Status), after: gatePoll}
 		}

@@ -13,7 +13,7 @@ import (
 // FailpointRotateIntentRecorded is the point of a password rotation where
 // the store holds the new password (the intent) and the region still
 // accepts the old one (no effect yet).
-const FailpointRotateIntentRecorded = "rotate-password-intent-recorded"
+const FailpointRotateIntentRecorded = failpoint.RotateIntentRecorded
 
 // DatabasePasswordRotate starts the operation that gives a database's owner
 // role a new password.
@@ -62,7 +62,7 @@ func (m *Manager) DatabasePasswordRotate(ctx context.Context, region, name, requ
 // crash anywhere, sets the same password.
 func (m *Manager) rotateSteps() []step {
 	return []step{{"set_password", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
-		failpoint.Kill(FailpointRotateIntentRecorded)
+		failpoint.Kill(failpoint.RotateIntentRecorded)
 		if err := m.regions.RoleEnsure(ctx, db.Region, db.Owner, db.Password); err != nil {
 			return fmt.Errorf("set new password of owner role %s in %s: %w", db.Owner, db.Region, err)
 		}

@@ -18,7 +18,8 @@ type queries struct {
 
 const databaseColumns = `region, name, owner, password, deletion_protection, skip_final_backup, status,
 	generation, observed_generation, operation_id, created_at, updated_at,
-	schema_name, schema_version, applied_version, parameters, replica_of, drift_policy`
+	schema_name, schema_version, applied_version, parameters, replica_of, drift_policy,
+	check_pending_version, revert_pending_version`
 
 func (q queries) scanDatabase(row interface{ Scan(...any) error }) (*Database, error) {
 	var d Database
@@ -26,7 +27,8 @@ func (q queries) scanDatabase(row interface{ Scan(...any) error }) (*Database, e
 	var sealed, params, conditions string
 	err := row.Scan(&d.Region, &d.Name, &d.Owner, &sealed, &d.DeletionProtection, &d.SkipFinalBackup, &d.Status,
 		&d.Generation, &d.ObservedGeneration, &d.OperationID, &created, &updated,
-		&d.Schema, &d.SchemaVersion, &d.AppliedVersion, &params, &d.ReplicaOf, &d.DriftPolicy, &conditions)
+		&d.Schema, &d.SchemaVersion, &d.AppliedVersion, &params, &d.ReplicaOf, &d.DriftPolicy,
+		&d.CheckPendingVersion, &d.RevertPendingVersion, &conditions)
 	if errors.Is(err, errNoRows) {
 		return nil, ErrNotFound
 	}
@@ -100,17 +102,19 @@ func (q queries) DatabasePut(ctx context.Context, d *Database) error {
 	if err != nil {
 		return fmt.Errorf("encode parameters of %s/%s: %w", d.Region, d.Name, err)
 	}
-	_, err = q.q.exec(ctx, `INSERT INTO databases (`+databaseColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err = q.q.exec(ctx, `INSERT INTO databases (`+databaseColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (region, name) DO UPDATE SET owner = excluded.owner, password = excluded.password,
 			deletion_protection = excluded.deletion_protection, skip_final_backup = excluded.skip_final_backup,
 			status = excluded.status, generation = excluded.generation, observed_generation = excluded.observed_generation,
 			operation_id = excluded.operation_id, updated_at = excluded.updated_at,
 			schema_name = excluded.schema_name, schema_version = excluded.schema_version,
 			applied_version = excluded.applied_version, parameters = excluded.parameters, replica_of = excluded.replica_of,
-			drift_policy = excluded.drift_policy`,
+			drift_policy = excluded.drift_policy, check_pending_version = excluded.check_pending_version,
+			revert_pending_version = excluded.revert_pending_version`,
 		d.Region, d.Name, d.Owner, sealed, d.DeletionProtection, d.SkipFinalBackup, d.Status,
 		d.Generation, d.ObservedGeneration, d.OperationID, d.CreatedAt.UnixMicro(), d.UpdatedAt.UnixMicro(),
-		d.Schema, d.SchemaVersion, d.AppliedVersion, string(params), d.ReplicaOf, d.DriftPolicy)
+		d.Schema, d.SchemaVersion, d.AppliedVersion, string(params), d.ReplicaOf, d.DriftPolicy,
+		d.CheckPendingVersion, d.RevertPendingVersion)
 	if err != nil {
 		return fmt.Errorf("put database %s/%s: %w", d.Region, d.Name, err)
 	}

@@ -198,7 +198,18 @@ type Database struct {
 	// ledger is at.
 	SchemaVersion  int64
 	AppliedVersion int64
-	Parameters     map[string]string
+	// CheckPendingVersion is the version whose migration an operation is
+	// applying or applied and whose rollout health check has not passed
+	// yet (0: none): recorded before the migration runs, cleared when the
+	// check passed or halted the rollout, so a resumed operation runs the
+	// check it missed.
+	CheckPendingVersion int64
+	// RevertPendingVersion is the version whose down migration an
+	// operation runs (0: none): recorded before the down SQL, cleared with
+	// the store's record of the revert. A ledger without it then means the
+	// revert took effect, not that the ledger lost it.
+	RevertPendingVersion int64
+	Parameters           map[string]string
 	// ReplicaOf names the region of the same-named database this one
 	// replicates, or is empty.
 	ReplicaOf string

@@ -83,6 +83,31 @@ func Exercise(t *testing.T, newStore func(t *testing.T) store.Store) {
 		require.ErrorIs(t, err, store.ErrNotFound)
 	})
 
+	t.Run("DatabaseIntentsKeptUntilCleared", func(t *testing.T) {
+		t.Parallel()
+		ctx, s := open(t, newStore)
+		db := &store.Database{Region: "westeurope", Name: "intents", Owner: "intents_owner", Password: "pw", Status: "provisioning",
+			Generation: 1, CreatedAt: now, UpdatedAt: now, Schema: "app", SchemaVersion: 3, AppliedVersion: 2,
+			CheckPendingVersion: 3, RevertPendingVersion: 2}
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.DatabasePut(ctx, db) }))
+		got, err := s.DatabaseGet(ctx, db.Key())
+		require.NoError(t, err)
+		require.Equal(t, int64(3), got.CheckPendingVersion, "the pending health check is kept")
+		require.Equal(t, int64(2), got.RevertPendingVersion, "the pending revert is kept")
+		// A write of another field from a read copy keeps them.
+		got.Status = "waiting"
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.DatabasePut(ctx, got) }))
+		again, err := s.DatabaseGet(ctx, db.Key())
+		require.NoError(t, err)
+		require.Equal(t, [2]int64{3, 2}, [2]int64{again.CheckPendingVersion, again.RevertPendingVersion})
+		again.CheckPendingVersion, again.RevertPendingVersion = 0, 0
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.DatabasePut(ctx, again) }))
+		cleared, err := s.DatabaseGet(ctx, db.Key())
+		require.NoError(t, err)
+		require.Zero(t, cleared.CheckPendingVersion)
+		require.Zero(t, cleared.RevertPendingVersion)
+	})
+
 	t.Run("OperationInsertUpdateList", func(t *testing.T) {
 		t.Parallel()
 		ctx, s := open(t, newStore)
