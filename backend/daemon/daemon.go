@@ -56,10 +56,18 @@ type Config struct {
 	// (failed ones sooner); 0 means reconcile.DefaultInterval (30 s), a
 	// negative value turns the reconciler off.
 	ReconcileInterval time.Duration
-	// OperationDeadline bounds how long an operation retries steps that
-	// fail transiently; 0 means ops.DefaultOperationDeadline (30 min).
+	// OperationDeadline is how long an operation may take (steps that run
+	// on past it are cancelled on the server, steps that fail transiently
+	// are retried until it); 0 means ops.DefaultOperationDeadline (30 min).
 	OperationDeadline time.Duration
-	Logger            zerolog.Logger
+	// OperationDeadlines overrides OperationDeadline per operation kind
+	// (apply_database, delete_database, ...); Run refuses an unknown kind
+	// or a duration that is not positive.
+	OperationDeadlines map[string]time.Duration
+	// JobLimits bound the background jobs (not the operations); zero
+	// values are ops' defaults.
+	JobLimits ops.JobLimits
+	Logger    zerolog.Logger
 	// Ready is called once the API serves, with its base URL.
 	Ready func(endpoint string)
 }
@@ -77,6 +85,9 @@ const shutdownGrace = 10 * time.Second
 // Run serves until ctx is cancelled, then shuts down gracefully.
 func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger
+	if err := ops.CheckOperationDeadlines(cfg.OperationDeadline, cfg.OperationDeadlines); err != nil {
+		return fmt.Errorf("configure operations: %w", err)
+	}
 	// Every operation worker may hold a region's admin connection at once
 	// (CREATE DATABASE holds one for long), with the reconciler's catalog
 	// reads and the API's region health beside them; with fewer
@@ -108,7 +119,7 @@ func Run(ctx context.Context, cfg Config) error {
 	workers := river.NewWorkers()
 	// River logs through the same JSON logger, warnings and worse only.
 	riverLog := slog.New(zerolog.NewSlogHandler(log.Level(max(log.GetLevel(), zerolog.WarnLevel)).With().Str("component", "river").Logger()))
-	riverConfig := ops.RiverConfig(workers, cmp.Or(cfg.Workers, 10), riverLog)
+	riverConfig := ops.RiverConfig(workers, cmp.Or(cfg.Workers, 10), cfg.JobLimits, riverLog)
 	if cfg.ReconcileInterval >= 0 {
 		reconcile.Configure(riverConfig, cfg.ReconcileInterval)
 	}
@@ -129,7 +140,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	manager := ops.NewManager(ops.Config{
 		Store: st, Regions: fleet, Logger: log, BackupDir: cfg.BackupDir, Registerer: registry,
-		VerifyInterval: cfg.VerifyInterval, OperationDeadline: cfg.OperationDeadline,
+		VerifyInterval: cfg.VerifyInterval, OperationDeadline: cfg.OperationDeadline, OperationDeadlines: cfg.OperationDeadlines,
 	})
 	manager.RegisterWorkers(workers)
 	if cfg.ReconcileInterval >= 0 {

@@ -68,12 +68,19 @@ type Config struct {
 	// VerifyInterval is how often each replica's consistency is checked on
 	// a schedule; 0 means 10 minutes.
 	VerifyInterval time.Duration
-	// OperationDeadline bounds how long an operation keeps retrying steps
-	// that fail transiently, such as a region that does not answer,
-	// counted from the operation's creation (time spent waiting on a
-	// rollout gate counts too); the first failure after it fails the
-	// operation with deadline_exceeded. 0 means DefaultOperationDeadline.
+	// OperationDeadline is how long an operation may take, counted from its
+	// creation (or, for an upgrade that waited on its rollout gate, from
+	// its last look at the gate): a step still running then is cancelled,
+	// its statement cancelled on the server, and the operation fails with
+	// deadline_exceeded; a step failing transiently is retried until then.
+	// No other limit applies to a step. 0 means DefaultOperationDeadline.
 	OperationDeadline time.Duration
+	// OperationDeadlines overrides OperationDeadline for the operations of
+	// some kinds (apiv1.OperationKind*); see CheckOperationDeadlines.
+	OperationDeadlines map[string]time.Duration
+	// CancelPoll is how often a running step looks for a cancel of its
+	// operation (asked on any node); 0 means DefaultCancelPoll.
+	CancelPoll time.Duration
 }
 
 // Manager starts, runs and reports operations.
@@ -89,8 +96,11 @@ type Manager struct {
 	validations *validations
 	// verifyInterval: see Config.VerifyInterval.
 	verifyInterval time.Duration
-	// operationDeadline: see Config.OperationDeadline.
-	operationDeadline time.Duration
+	// operationDeadline, operationDeadlines: see Config.
+	operationDeadline  time.Duration
+	operationDeadlines map[string]time.Duration
+	// cancelPoll: see Config.CancelPoll.
+	cancelPoll time.Duration
 	// draining is set when the node shuts down: running operations stop
 	// after their current step.
 	draining atomic.Bool
@@ -117,8 +127,10 @@ func NewManager(cfg Config) *Manager {
 		metrics:     newMetrics(cfg.Registerer),
 		validations: newValidations(now),
 
-		verifyInterval:    cmp.Or(cfg.VerifyInterval, 10*time.Minute),
-		operationDeadline: cmp.Or(cfg.OperationDeadline, DefaultOperationDeadline),
+		verifyInterval:     cmp.Or(cfg.VerifyInterval, 10*time.Minute),
+		operationDeadline:  cmp.Or(cfg.OperationDeadline, DefaultOperationDeadline),
+		operationDeadlines: maps.Clone(cfg.OperationDeadlines),
+		cancelPoll:         cmp.Or(cfg.CancelPoll, DefaultCancelPoll),
 	}
 }
 
@@ -308,7 +320,8 @@ func (m *Manager) WatchOperationsFinished(ctx context.Context) error {
 }
 
 // OperationCancel asks for an operation to stop. An operation that has not
-// started is cancelled at once; a running one stops before its next step.
+// started is cancelled at once; a running one stops within about
+// Config.CancelPoll, its running statement cancelled on the server.
 func (m *Manager) OperationCancel(ctx context.Context, id string) (*store.Operation, error) {
 	var op *store.Operation
 	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
@@ -433,15 +446,34 @@ func operationDone(state string) bool {
 	return false
 }
 
+// JobLimits are the job system's time limits. They bound the background
+// jobs (the replication monitor, retention, legacy marking, reconcile
+// passes); an operation's job has none: its operation's deadline bounds
+// it, and a node that dies running it is found by the store (the
+// PostgreSQL store's node heartbeats, the SQLite store's start).
+type JobLimits struct {
+	// JobTimeout cancels a background job running longer; 0 means
+	// DefaultJobTimeout.
+	JobTimeout time.Duration
+	// RescueStuckJobsAfter retries a background job found running longer,
+	// as stuck; at least JobTimeout; 0 means JobTimeout plus a minute.
+	RescueStuckJobsAfter time.Duration
+}
+
+// DefaultJobTimeout is JobLimits.JobTimeout's default.
+const DefaultJobTimeout = 10 * time.Minute
+
 // RiverConfig returns the job client configuration dbfleetd's operations
 // need, working the jobs of workers with up to maxWorkers at once and logging
-// River's own warnings to logger. Steps are short and bounded.
-func RiverConfig(workers *river.Workers, maxWorkers int, logger *slog.Logger) *river.Config {
+// River's own warnings to logger.
+func RiverConfig(workers *river.Workers, maxWorkers int, limits JobLimits, logger *slog.Logger) *river.Config {
+	jobTimeout := cmp.Or(limits.JobTimeout, DefaultJobTimeout)
 	return &river.Config{
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: maxWorkers}},
-		Workers:              workers,
-		JobTimeout:           10 * time.Minute,
-		RescueStuckJobsAfter: 11 * time.Minute,
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: maxWorkers}},
+		Workers: workers,
+		// The operation worker overrides both (operationWorker.Timeout).
+		JobTimeout:           jobTimeout,
+		RescueStuckJobsAfter: max(cmp.Or(limits.RescueStuckJobsAfter, jobTimeout+time.Minute), jobTimeout),
 		// A stopping node gives running steps this long to finish, then
 		// cancels them; a cancelled step hands its job back (snoozes it
 		// with no delay) for another node or the next start.

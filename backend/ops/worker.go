@@ -45,6 +45,14 @@ func (m *Manager) RegisterWorkers(workers *river.Workers) {
 	river.AddWorker(workers, &legacyMarker{m: m})
 }
 
+// Timeout implements river.Worker: the job system puts no limit on an
+// operation's job, nor takes it as stuck however long it runs (River's
+// rescuer passes over a job whose timeout is negative). The operation's
+// deadline bounds its steps (stepContext), and the store hands the job of
+// a node that died to another (node heartbeats on PostgreSQL; at start on
+// SQLite, whose only node is the one starting).
+func (*operationWorker) Timeout(*river.Job[OperationArgs]) time.Duration { return -1 }
+
 func (w *operationWorker) Work(ctx context.Context, job *river.Job[OperationArgs]) error {
 	return w.m.runOperation(ctx, job.Args.OperationID, job.Attempt, job.MaxAttempts)
 }
@@ -172,6 +180,9 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 	} else if wait > 0 {
 		return river.JobSnooze(wait)
 	}
+	// Taken before the first step is recorded: a parked operation's
+	// deadline counts from its last look at the gate.
+	deadline := m.deadline(op)
 	steps := m.steps(op.Kind, db)
 	start := max(slices.IndexFunc(steps, func(s step) bool { return s.name == op.Step }), 0)
 	for i := start; i < len(steps); i++ {
@@ -194,8 +205,22 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 			log.Info().Str("step", s.name).Msg("Cancelled operation")
 			return m.finish(ctx, op, apiv1.OperationCancelled, nil)
 		}
+		if !m.now().Before(deadline) {
+			return m.stepStopped(ctx, op, s.name, errStepDeadline)
+		}
 		failpoint.Kill(StepFailpoint(op.Kind, s.name, failpointBeforeStep))
-		if err := s.run(ctx, db, op); err != nil {
+		stepCtx, stopStep := m.stepContext(ctx, op.ID, deadline)
+		err := s.run(stepCtx, db, op)
+		ended := stepEnded(stepCtx)
+		stopStep()
+		if err != nil && ended != nil {
+			// The step was stopped, its statement cancelled on the
+			// server: what it left is what any cut-off step leaves, which
+			// its next run (an apply, a delete, the reconciler) finishes.
+			log.Info().Str("step", s.name).Err(err).Msg("Stopped step")
+			return m.stepStopped(ctx, op, s.name, ended)
+		}
+		if err != nil {
 			var wait *gateWait
 			if errors.As(err, &wait) {
 				return m.waitOnGate(ctx, op, db, wait)
@@ -216,7 +241,6 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 				return river.JobSnooze(0)
 			}
 			if engine.IsTransient(err) && ctx.Err() == nil {
-				deadline := m.deadline(op)
 				if !m.now().Before(deadline) {
 					log.Error().Str("step", s.name).Err(err).Msg("Step failed past the operation's deadline")
 					return m.finish(ctx, op, apiv1.OperationFailed, m.deadlineError(op, s.name, err))
@@ -238,6 +262,22 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 	}
 	log.Info().Msg("Operation succeeded")
 	return m.finish(ctx, op, apiv1.OperationSucceeded, nil)
+}
+
+// stepStopped ends an operation whose step was stopped, or was not started,
+// because the operation was cancelled (why is errStepCancelled) or its
+// deadline passed (errStepDeadline). The store is written on a context
+// that did not end with the step's.
+func (m *Manager) stepStopped(ctx context.Context, op *store.Operation, stepName string, why error) error {
+	settle, cancel := settleContext(ctx)
+	defer cancel()
+	if errors.Is(why, errStepCancelled) {
+		m.logger.Info().Str("operationId", op.ID).Str("step", stepName).Msg("Cancelled operation")
+		return m.finish(settle, op, apiv1.OperationCancelled, nil)
+	}
+	m.logger.Error().Str("operationId", op.ID).Str("step", stepName).Dur("deadline", m.deadlineOf(op.Kind)).
+		Msg("Operation's deadline passed")
+	return m.finish(settle, op, apiv1.OperationFailed, m.deadlineError(op, stepName, nil))
 }
 
 func (m *Manager) recordStep(ctx context.Context, op *store.Operation, stepName, progress string) error {

@@ -33,6 +33,7 @@ import (
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/devregions"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/ops"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/pgbin"
 	"github.com/dbfleet/terraform-provider-dbfleet/internal/cmdline"
 )
@@ -210,9 +211,13 @@ type serveConfig struct {
 	PgDumpPaths []string `yaml:"pg_dump_paths"`
 	// Workers is how many operation steps run at once (default 10).
 	Workers int `yaml:"workers"`
-	// OperationDeadline bounds how long an operation retries steps that fail
-	// transiently, such as in a region that is down (default 30m).
-	OperationDeadline time.Duration `yaml:"operation_deadline"`
+	// OperationDeadline is how long an operation may take (default 30m): a
+	// step still running then is cancelled, its statement on the server
+	// too, and a step failing transiently (a region that is down) is
+	// retried until then. OperationDeadlines overrides it per operation
+	// kind, such as {apply_database: 2h} for long migrations.
+	OperationDeadline  time.Duration            `yaml:"operation_deadline"`
+	OperationDeadlines map[string]time.Duration `yaml:"operation_deadlines"`
 	// BootstrapTokenFile holds an admin API token to accept (required); more
 	// tokens are made with `dbfleetd token create`.
 	BootstrapTokenFile string `yaml:"bootstrap_token_file"`
@@ -260,6 +265,9 @@ func runServe(ctx context.Context, args []string, logger zerolog.Logger) error {
 	if cfg.BackupDir == "" || cfg.BootstrapTokenFile == "" || len(cfg.Regions) == 0 {
 		return fmt.Errorf("config %s: backup_dir, bootstrap_token_file and at least one region are required", *configPath)
 	}
+	if err := ops.CheckOperationDeadlines(cfg.OperationDeadline, cfg.OperationDeadlines); err != nil {
+		return fmt.Errorf("config %s: %w", *configPath, err)
+	}
 	token, err := os.ReadFile(cfg.BootstrapTokenFile)
 	if err != nil {
 		return fmt.Errorf("read bootstrap_token_file: %w", err)
@@ -277,17 +285,18 @@ func runServe(ctx context.Context, args []string, logger zerolog.Logger) error {
 		regions = append(regions, engine.RegionConfig{Name: r.Name, AdminDSN: r.AdminDSN, Labels: r.Labels})
 	}
 	return daemon.Run(ctx, daemon.Config{
-		Listen:            cmp.Or(cfg.Listen, "127.0.0.1:8580"),
-		Store:             storeLocation,
-		BackupDir:         cfg.BackupDir,
-		Regions:           regions,
-		PgDumpPaths:       pgDumps,
-		Tokens:            []daemon.Token{{Name: "bootstrap", Value: strings.TrimSpace(string(token)), Scope: "admin"}},
-		Workers:           cfg.Workers,
-		OperationDeadline: cfg.OperationDeadline,
-		TLS:               tlsFlags.config(&daemon.TLSConfig{CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile}),
-		SecretKey:         secretKey,
-		RateLimit:         api.RateLimit{PerSecond: cfg.RateLimit.RequestsPerSecond, Burst: cfg.RateLimit.Burst},
-		Logger:            logger,
+		Listen:             cmp.Or(cfg.Listen, "127.0.0.1:8580"),
+		Store:              storeLocation,
+		BackupDir:          cfg.BackupDir,
+		Regions:            regions,
+		PgDumpPaths:        pgDumps,
+		Tokens:             []daemon.Token{{Name: "bootstrap", Value: strings.TrimSpace(string(token)), Scope: "admin"}},
+		Workers:            cfg.Workers,
+		OperationDeadline:  cfg.OperationDeadline,
+		OperationDeadlines: cfg.OperationDeadlines,
+		TLS:                tlsFlags.config(&daemon.TLSConfig{CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile}),
+		SecretKey:          secretKey,
+		RateLimit:          api.RateLimit{PerSecond: cfg.RateLimit.RequestsPerSecond, Burst: cfg.RateLimit.Burst},
+		Logger:             logger,
 	})
 }

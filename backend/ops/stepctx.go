@@ -1,0 +1,87 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// DefaultCancelPoll is Config.CancelPoll's default: a cancel reaches the
+// running statement within about a second, for one read of the operation
+// per running step and second.
+const DefaultCancelPoll = time.Second
+
+// settleTimeout bounds the store writes that end an operation whose step
+// context ended: they run on a context that has not.
+const settleTimeout = 15 * time.Second
+
+// Why a step's context ended, as context.Cause tells: the worker ends the
+// operation accordingly. Any other cause is the node's (a shutdown).
+var (
+	errStepDeadline  = errors.New("the operation's deadline passed")
+	errStepCancelled = errors.New("the operation was cancelled")
+)
+
+// stepContext is the context one step of op runs under: it ends at
+// deadline, or once a cancel of op (asked on any node of the store) is
+// seen, which the manager looks for every cancelPoll. The regions' pgx
+// connections turn its end into a cancel request, so the statement the
+// step runs stops on the server too. Call stop when the step returns.
+func (m *Manager) stepContext(ctx context.Context, operationID string, deadline time.Time) (stepCtx context.Context, stop func()) {
+	ctx, stopDeadline := context.WithDeadlineCause(ctx, deadline, errStepDeadline)
+	ctx, cancel := context.WithCancelCause(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		m.watchCancel(ctx, operationID, cancel)
+	}()
+	return ctx, func() {
+		cancel(nil)
+		<-watched
+		stopDeadline()
+	}
+}
+
+// watchCancel cancels ctx with errStepCancelled once the operation asks to
+// be cancelled or is found finished (by another node), until ctx ends.
+func (m *Manager) watchCancel(ctx context.Context, operationID string, cancel context.CancelCauseFunc) {
+	tick := time.NewTicker(m.cancelPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		op, err := m.store.OperationGet(ctx, operationID)
+		if err != nil {
+			// The step's own reads of the store meet the same trouble; the
+			// next tick looks again.
+			continue
+		}
+		if op.CancelRequested || operationDone(op.State) {
+			m.logger.Info().Str("operationId", operationID).Str("step", op.Step).Msg("Cancelling the running step")
+			cancel(errStepCancelled)
+			return
+		}
+	}
+}
+
+// stepEnded tells why a step's context ended: errStepCancelled,
+// errStepDeadline, or nil when it has not ended or the node ended it.
+func stepEnded(stepCtx context.Context) error {
+	cause := context.Cause(stepCtx)
+	switch {
+	case errors.Is(cause, errStepCancelled):
+		return errStepCancelled
+	case errors.Is(cause, errStepDeadline):
+		return errStepDeadline
+	}
+	return nil
+}
+
+// settleContext is a context for ending an operation after its step's
+// context (or the job's) ended: not cancelled with them, bounded.
+func settleContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+}
