@@ -11,6 +11,12 @@
 # rounds would exercise again are those of cached-cli.sh, which ensure-terraform.sh shares and runs
 # every round. Both stubs' version checks run first.
 #
+# ensure-redocly.sh (Redocly CLI, an npm package installed into the cache) takes the same two paths:
+# a stub's version check first, then, in the first round, two installs at once on the empty cache
+# and CHECKS runs on the filled one. Later rounds skip it, as they skip OpenTofu: its install is one
+# `npm install` whose package npm's own cache keeps, and its lock and version check are the ones the
+# first round ran.
+#
 # The Go build and module caches are kept, so each build is a link step of seconds rather than
 # minutes of compiling; `make test` runs this after `make tools`, which filled them. PostgreSQL,
 # Chromium and ShellCheck do not use DBFLEET_CACHE: their scripts run once a round, as make test
@@ -24,6 +30,7 @@ rounds="${1:-5}"
 checks="${CHECKS:-10}"
 tf_version=1.5.7
 tofu_version=1.12.6
+redocly_version=2.77.0
 
 # A CLI configuration file that is named but missing only makes the CLIs warn.
 if [[ -n "${TF_CLI_CONFIG_FILE:-}" && ! -e "$TF_CLI_CONFIG_FILE" ]]; then
@@ -102,9 +109,49 @@ fresh_build() {
   done
 }
 
+# redocly_stub_check checks ensure-redocly.sh's version check on a stub that pauses before it
+# prints the version, as a busy Node.js start may: the script must take the stub, not reinstall.
+redocly_stub_check() {
+  local stub="$work/stub/redocly-$redocly_version/node_modules/.bin/redocly"
+  mkdir -p "$(dirname "$stub")"
+  printf '#!/bin/sh\nsleep 0.2\necho %s\n' "$redocly_version" >"$stub"
+  chmod +x "$stub"
+  expect_path -x env DBFLEET_CACHE="$work/stub" scripts/ensure-redocly.sh
+  if [[ "$path" != "$stub" ]] || grep -q installing "$work/stderr"; then
+    cat "$work/stderr" >&2
+    fail "ensure-redocly.sh did not take $stub, which reports $redocly_version"
+  fi
+}
+
+# fresh_redocly runs ensure-redocly.sh twice at once on the empty cache $cache, then CHECKS times on
+# the filled one: every run must print the same binary, which must report the pinned version.
+fresh_redocly() {
+  local want="$cache/redocly-$redocly_version/node_modules/.bin/redocly" i out pids=()
+  for i in 1 2; do
+    DBFLEET_CACHE="$cache" scripts/ensure-redocly.sh >"$work/out-$i" 2>"$work/err-$i" &
+    pids+=("$!")
+  done
+  for i in 1 2; do
+    if ! wait "${pids[$((i - 1))]}"; then
+      cat "$work/err-$i" >&2
+      fail "ensure-redocly.sh from an empty cache failed"
+    fi
+    if [[ "$(cat "$work/out-$i")" != "$want" ]]; then
+      fail "ensure-redocly.sh printed \"$(cat "$work/out-$i")\", not $want"
+    fi
+  done
+  out="$("$want" --version 2>/dev/null)"
+  [[ "$out" == "$redocly_version" ]] || fail "$want reports $out"
+  for ((i = 1; i <= checks; i++)); do
+    expect_path -x env DBFLEET_CACHE="$cache" scripts/ensure-redocly.sh
+    [[ "$path" == "$want" ]] || fail "ensure-redocly.sh printed $path, not $want"
+  done
+}
+
 stage="version check"
 stub_check scripts/ensure-terraform.sh "terraform-$tf_version/terraform" "$tf_version"
 stub_check scripts/ensure-opentofu.sh "opentofu-$tofu_version/tofu" "$tofu_version"
+redocly_stub_check
 
 for ((round = 1; round <= rounds; round++)); do
   stage="round $round of $rounds"
@@ -118,6 +165,9 @@ for ((round = 1; round <= rounds; round++)); do
     begin=$SECONDS
     fresh_build scripts/ensure-opentofu.sh "opentofu-$tofu_version/tofu" "$tofu_version"
     built+=", OpenTofu $tofu_version in $((SECONDS - begin))s"
+    begin=$SECONDS
+    fresh_redocly
+    built+=", Redocly CLI $redocly_version in $((SECONDS - begin))s"
   fi
 
   expect_path -d scripts/ensure-postgres.sh

@@ -4,6 +4,15 @@
 #   docs.sh generate   regenerate docs/ from templates/, examples/ and the provider's schema
 #   docs.sh check      fail when docs/ differs from what generate would write, or when
 #                      `tfplugindocs validate` finds a problem
+#   docs.sh api [FILE] render the API document (backend/api/openapi.json) for people into FILE
+#                      (default bin/api-docs/index.html); generate does it too
+#
+# The API page is Redocly CLI's build-docs output (scripts/ensure-redocly.sh) with Redoc's scripts
+# inlined (--inlineBundle), so that it is one self-contained file that loads nothing from another
+# host: no CDN script, no web font (backend/daemon/api_docs_test.go opens it in Chromium and fails
+# on any request that leaves loopback). The one remote resource Redoc still names, the Redocly logo
+# of its footer, becomes `data:,`, which fails to load, so Redoc leaves the logo out. The page is
+# build output under bin/, not committed.
 #
 # tfplugindocs reads the provider's schema from `providers schema -json`. Terraform 1.5.7 leaves
 # ephemeral resources out of it (they came with 1.10), so the schema comes from the OpenTofu of
@@ -73,10 +82,32 @@ generate() {
   rm -f "$log" "$schema"
 }
 
+# api_docs renders backend/api/openapi.json into the HTML file $1 (redocly.yaml applies).
+api_docs() {
+  local out="$1" redocly log
+  redocly="$(scripts/ensure-redocly.sh)"
+  mkdir -p "$(dirname "$out")"
+  log="$(mktemp)"
+  if ! REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true "$redocly" build-docs backend/api/openapi.json \
+    --config redocly.yaml --inlineBundle --title "dbfleetd API" --output "$out" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
+  sed -i -E 's#https://cdn\.redoc\.ly/redoc/logo-mini(-full)?\.svg#data:,#g' "$out"
+}
+
 case "${1:-}" in
 generate)
   generate docs
-  echo "docs: regenerated docs/"
+  api_docs bin/api-docs/index.html
+  echo "docs: regenerated docs/ and rendered the API document into bin/api-docs/index.html"
+  ;;
+api)
+  out="${2:-bin/api-docs/index.html}"
+  api_docs "$out"
+  echo "docs: rendered the API document into $out"
   ;;
 check)
   # A directory inside the checkout: tfplugindocs takes the output directory relative to it.
@@ -99,7 +130,7 @@ check)
   echo "docs: docs/ is current and valid"
   ;;
 *)
-  echo "usage: $0 generate|check" >&2
+  echo "usage: $0 generate|check|api [FILE]" >&2
   exit 2
   ;;
 esac

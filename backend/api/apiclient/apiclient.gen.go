@@ -124,19 +124,19 @@ func (e DatabaseSpecDriftPolicy) Valid() bool {
 
 // Defines values for EventType.
 const (
-	Error   EventType = "error"
-	Finding EventType = "finding"
-	Repair  EventType = "repair"
+	EventTypeError   EventType = "error"
+	EventTypeFinding EventType = "finding"
+	EventTypeRepair  EventType = "repair"
 )
 
 // Valid indicates whether the value is a known member of the EventType enum.
 func (e EventType) Valid() bool {
 	switch e {
-	case Error:
+	case EventTypeError:
 		return true
-	case Finding:
+	case EventTypeFinding:
 		return true
-	case Repair:
+	case EventTypeRepair:
 		return true
 	default:
 		return false
@@ -415,14 +415,18 @@ type DatabaseSpec struct {
 // DatabaseSpecDriftPolicy Whether the reconciler repairs drift (heal) or only records it (report).
 type DatabaseSpecDriftPolicy string
 
+// Error What went wrong: a stable code to branch on, a message for people, details naming the field, region or operation at fault where there is one, and the request id the server log has the cause under.
+type Error struct {
+	Code      string             `json:"code"`
+	Details   *map[string]string `json:"details,omitempty"`
+	Message   string             `json:"message"`
+	RequestId *string            `json:"request_id,omitempty"`
+}
+
 // ErrorResponse defines model for ErrorResponse.
 type ErrorResponse struct {
-	Error struct {
-		Code      string             `json:"code"`
-		Details   *map[string]string `json:"details,omitempty"`
-		Message   string             `json:"message"`
-		RequestId *string            `json:"request_id,omitempty"`
-	} `json:"error"`
+	// Error What went wrong: a stable code to branch on, a message for people, details naming the field, region or operation at fault where there is one, and the request id the server log has the cause under.
+	Error Error `json:"error"`
 }
 
 // Event What the reconciler found, repaired or failed at on a database.
