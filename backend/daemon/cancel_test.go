@@ -1,13 +1,17 @@
 package daemon_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon/daemontest"
 )
 
@@ -37,4 +41,135 @@ func TestCancelledCreateLeavesAStatusToActOn(t *testing.T) {
 	b.client.Do(t, http.MethodGet, path, nil).Decode(t, &db)
 	require.Equal(t, apiv1.DatabaseStatusReady, db.Status)
 	require.True(t, daemontest.DatabaseExists(t, admin, name))
+}
+
+// cancelNodes are the dbfleetd nodes of a cancel test: the operation runs
+// on one; the cancel is asked of cancelVia, on the PostgreSQL store the
+// other node, so that the cancel crosses nodes.
+type cancelNodes struct {
+	nodes []*testBundle
+}
+
+// startCancelNodes starts one dbfleetd on a SQLite store, or two on a new
+// PostgreSQL store (in the westeurope region; the tests' databases are in
+// eastus).
+func startCancelNodes(t *testing.T, postgresStore bool) *cancelNodes {
+	t.Helper()
+	if !postgresStore {
+		return &cancelNodes{nodes: []*testBundle{setup(t)}}
+	}
+	name := daemontest.UniqueName("cancel_state")
+	_, err := fleet.Admin(t, "westeurope").Exec(context.Background(), "CREATE DATABASE "+name)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = fleet.Admin(t, "westeurope").Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	u, err := url.Parse(fleet.Region(t, "westeurope").AdminDSN())
+	require.NoError(t, err)
+	u.Path = "/" + name
+	withStore := func(cfg *daemon.Config) { cfg.Store = u.String() }
+	var nodes []*testBundle
+	for range 2 {
+		b, _ := startDaemon(t, fleet, t.TempDir(), withStore)
+		nodes = append(nodes, b)
+	}
+	return &cancelNodes{nodes: nodes}
+}
+
+// cancelVia is the node to cancel an operation through: with two nodes,
+// the one that is not running it.
+func (c *cancelNodes) cancelVia(t *testing.T, operationID string) *testBundle {
+	t.Helper()
+	if len(c.nodes) == 1 {
+		return c.nodes[0]
+	}
+	var idle []*testBundle
+	for _, b := range c.nodes {
+		if logLines(b.logs.String(), operationID, `"message":"Ran step"`) == 0 {
+			idle = append(idle, b)
+		}
+	}
+	require.Len(t, idle, 1, "one node runs the operation, the other does not")
+	return idle[0]
+}
+
+// TestCancelStopsTheRunningStatement cancels creates while a migration
+// runs, on one node with a SQLite store and across two nodes of a
+// PostgreSQL store: a 60 s migration is cancelled on the server within
+// seconds and its transaction rolled back, and a create of 20 migrations
+// cancelled during its third does not succeed.
+func TestCancelStopsTheRunningStatement(t *testing.T) {
+	t.Parallel()
+	for _, store := range []struct {
+		name     string
+		postgres bool
+	}{{"SQLiteStore", false}, {"PostgreSQLStoreOtherNode", true}} {
+		t.Run(store.name, func(t *testing.T) {
+			t.Parallel()
+			nodes := startCancelNodes(t, store.postgres)
+			t.Run("LongMigration", func(t *testing.T) {
+				cancelDuringStatement(t, nodes)
+			})
+			t.Run("ThirdOfTwentyMigrations", func(t *testing.T) {
+				cancelThirdOfTwenty(t, nodes)
+			})
+		})
+	}
+}
+
+func cancelDuringStatement(t *testing.T, nodes *cancelNodes) {
+	admin := fleet.Admin(t, "eastus")
+	b := nodes.nodes[0]
+	schema := daemontest.UniqueName("sleepy")
+	name := daemontest.UniqueName("sleepy")
+	const sleep = `SELECT pg_catalog.pg_sleep(60)`
+	b.putSchema(t, schema, apiv1.SchemaSpec{Migrations: migrations(sleep)})
+	op := b.client.Do(t, http.MethodPut, "/v1/databases/eastus/"+name, apiv1.DatabaseSpec{Schema: schema, SkipFinalBackup: true}).Operation(t)
+	awaitRunning(t, admin, name, sleep)
+
+	via := nodes.cancelVia(t, op.ID)
+	asked := time.Now()
+	require.Equal(t, http.StatusOK, via.client.Do(t, http.MethodPost, "/v1/operations/"+op.ID+":cancel", nil).Status)
+	done := b.client.Wait(t, op.ID, time.Minute)
+	took := time.Since(asked)
+	t.Logf("the cancel ended the operation %s after it was asked", took.Round(time.Millisecond))
+	require.Equal(t, apiv1.OperationCancelled, done.State, "operation: %+v", done)
+	require.Less(t, took, 5*time.Second, "the cancel reached the running statement")
+	requireStatementGone(t, admin, name, sleep)
+	require.Empty(t, fleet.Ledger(t, "eastus", name), "the cancelled migration rolled back")
+
+	var db apiv1.Database
+	b.client.Do(t, http.MethodGet, "/v1/databases/eastus/"+name, nil).Decode(t, &db)
+	require.Equal(t, apiv1.DatabaseStatusFailed, db.Status, "a create cancelled half-way is failed until applied again")
+	require.Zero(t, db.AppliedVersion)
+}
+
+func cancelThirdOfTwenty(t *testing.T, nodes *cancelNodes) {
+	admin := fleet.Admin(t, "eastus")
+	b := nodes.nodes[0]
+	schema := daemontest.UniqueName("twenty")
+	name := daemontest.UniqueName("twenty")
+	var sqls []string
+	for v := 1; v <= 20; v++ {
+		sqls = append(sqls, fmt.Sprintf("SELECT pg_catalog.pg_sleep(0.3) -- version %d", v))
+	}
+	b.putSchema(t, schema, apiv1.SchemaSpec{Migrations: migrations(sqls...)})
+	op := b.client.Do(t, http.MethodPut, "/v1/databases/eastus/"+name, apiv1.DatabaseSpec{Schema: schema, SkipFinalBackup: true}).Operation(t)
+	awaitRunning(t, admin, name, sqls[2])
+
+	via := nodes.cancelVia(t, op.ID)
+	require.Equal(t, http.StatusOK, via.client.Do(t, http.MethodPost, "/v1/operations/"+op.ID+":cancel", nil).Status)
+	done := b.client.Wait(t, op.ID, time.Minute)
+	require.Equal(t, apiv1.OperationCancelled, done.State, "operation: %+v", done)
+	ledger := fleet.Ledger(t, "eastus", name)
+	t.Logf("the cancelled create had run %d of 20 migrations", len(ledger))
+	require.GreaterOrEqual(t, len(ledger), 2)
+	require.Less(t, len(ledger), 20)
+	for v := range ledger {
+		require.LessOrEqual(t, v, int64(len(ledger)), "the ledger holds the first versions only")
+	}
+	var db apiv1.Database
+	b.client.Do(t, http.MethodGet, "/v1/databases/eastus/"+name, nil).Decode(t, &db)
+	require.Equal(t, apiv1.DatabaseStatusFailed, db.Status)
+	require.EqualValues(t, len(ledger), db.AppliedVersion, "the store agrees with the ledger")
 }

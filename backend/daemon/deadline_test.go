@@ -21,10 +21,28 @@ import (
 // comments included).
 func runningStatements(t *testing.T, admin *pgxpool.Pool, database, sql string) int {
 	t.Helper()
+	return backendsOf(t, admin, database, sql, "active")
+}
+
+// backendsOf counts the backends of a database whose last statement is sql
+// and whose state is one of states (any when none is given).
+func backendsOf(t *testing.T, admin *pgxpool.Pool, database, sql string, states ...string) int {
+	t.Helper()
 	var n int
 	require.NoError(t, admin.QueryRow(context.Background(), `SELECT count(*) FROM pg_catalog.pg_stat_activity
-		WHERE datname = $1 AND query = $2 AND state <> 'idle' AND pid <> pg_catalog.pg_backend_pid()`, database, sql).Scan(&n))
+		WHERE datname = $1 AND query = $2 AND (cardinality($3::text[]) = 0 OR state = ANY ($3))
+		AND pid <> pg_catalog.pg_backend_pid()`, database, sql, states).Scan(&n))
 	return n
+}
+
+// requireStatementGone checks that PostgreSQL no longer runs sql in the
+// database, and that the session that ran it ends (its client closed it:
+// a rolled-back migration's session waits a moment for the close).
+func requireStatementGone(t *testing.T, admin *pgxpool.Pool, database, sql string) {
+	t.Helper()
+	require.Zero(t, runningStatements(t, admin, database, sql), "PostgreSQL no longer runs the statement")
+	require.Eventually(t, func() bool { return backendsOf(t, admin, database, sql) == 0 }, 5*time.Second, 20*time.Millisecond,
+		"the session that ran the statement ends")
 }
 
 // awaitRunning waits until a backend of the database runs sql.
@@ -117,7 +135,7 @@ func TestDeadlineCancelsTheStepOnTheServer(t *testing.T) {
 	require.Equal(t, "migrate", done.Error.Step)
 	require.Contains(t, done.Error.Message, "operation_deadlines.apply_database")
 	require.Less(t, took, 8*time.Second, "the deadline ended the operation within seconds")
-	require.Zero(t, runningStatements(t, admin, name, sleep), "PostgreSQL no longer runs the migration")
+	requireStatementGone(t, admin, name, sleep)
 	require.NotContains(t, fleet.Ledger(t, "westeurope", name), int64(2), "the cancelled migration rolled back")
 	var db apiv1.Database
 	short.client.Do(t, http.MethodGet, path, nil).Decode(t, &db)
