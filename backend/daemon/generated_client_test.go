@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/openapitest"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/daemon/daemontest"
+	"github.com/dbfleet/terraform-provider-dbfleet/provider/client"
 )
 
 // generatedClient is the client oapi-codegen generates from the API document (backend/api/apiclient),
@@ -119,4 +121,86 @@ func TestGeneratedClientDrivesDbfleetd(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, deleted.StatusCode(), "body: %s", deleted.Body)
 	require.Equal(t, apiclient.OperationStateSucceeded, waitGenerated(t, c, deleted.JSON202.Id).State)
 	require.False(t, daemontest.DatabaseExists(t, fleet.Admin(t, "westeurope"), name))
+}
+
+// documentedTransport checks each request the provider's client sends against the API document,
+// body included, and its answer too (openapitest.Transport).
+type documentedTransport struct {
+	t    *testing.T
+	doc  *openapitest.Document
+	base http.RoundTripper
+	seen map[openapitest.Operation]bool
+}
+
+func (d *documentedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.GetBody != nil {
+		r, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		if body, err = io.ReadAll(r); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.doc.CheckRequest(req, body); err != nil {
+		d.t.Errorf("the provider's client sent a request the API document does not describe: %v", err)
+	}
+	if op, ok := d.doc.Match(req); ok {
+		d.seen[op] = true
+	}
+	return d.base.RoundTrip(req)
+}
+
+// TestProviderClientMatchesTheDocument holds the provider's own client, which stays hand-written
+// (it retries, waits and maps errors for Terraform), to the API document: a provider's life cycle
+// of a schema and a database against a real dbfleetd, every request and answer checked.
+func TestProviderClientMatchesTheDocument(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	doc, err := openapitest.Shared()
+	require.NoError(t, err)
+	tr := &documentedTransport{t: t, doc: doc, seen: map[openapitest.Operation]bool{}}
+	c, err := client.New(client.Config{Endpoint: b.client.Endpoint, Token: b.client.Token,
+		WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
+			tr.base = openapitest.Transport(t, rt)
+			return tr
+		}})
+	require.NoError(t, err)
+	ctx := t.Context()
+	schema, name := daemontest.UniqueName("provclient"), daemontest.UniqueName("provclient")
+	spec := apiv1.SchemaSpec{Migrations: []apiv1.Migration{{Version: 1, Up: "CREATE TABLE items (id bigint PRIMARY KEY)"}}}
+
+	_, err = c.RegionList(ctx)
+	require.NoError(t, err)
+	_, err = c.RegionGet(ctx, "westeurope")
+	require.NoError(t, err)
+	validation, err := c.SchemaValidate(ctx, schema, spec)
+	require.NoError(t, err)
+	require.Empty(t, validation.Errors)
+	_, err = c.SchemaPut(ctx, schema, spec)
+	require.NoError(t, err)
+	_, err = c.SchemaGet(ctx, schema)
+	require.NoError(t, err)
+	dbSpec := apiv1.DatabaseSpec{Schema: schema, DeletionProtection: new(false), SkipFinalBackup: true}
+	_, err = c.DatabasePlan(ctx, "westeurope", name, dbSpec)
+	require.NoError(t, err)
+	op, err := c.DatabasePut(ctx, "westeurope", name, dbSpec)
+	require.NoError(t, err)
+	done, err := c.WaitOperation(ctx, op.ID, nil)
+	require.NoError(t, err)
+	require.Equal(t, apiv1.OperationSucceeded, done.State)
+	_, err = c.OperationGet(ctx, op.ID)
+	require.NoError(t, err)
+	_, err = c.DatabaseGet(ctx, "westeurope", name)
+	require.NoError(t, err)
+	_, err = c.DatabaseList(ctx)
+	require.NoError(t, err)
+	op, err = c.DatabaseDelete(ctx, "westeurope", name)
+	require.NoError(t, err)
+	done, err = c.WaitOperation(ctx, op.ID, nil)
+	require.NoError(t, err)
+	require.Equal(t, apiv1.OperationSucceeded, done.State)
+	require.NoError(t, c.SchemaDelete(ctx, schema))
+	require.Len(t, tr.seen, 13, "the provider's client called these documented operations: %v", tr.seen)
 }
