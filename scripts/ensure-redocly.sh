@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs Redocly CLI (npm package @redocly/cli, pinned below) into the cache and prints the path
-# of its `redocly` binary. `make lint` runs `redocly lint` with it on backend/api/openapi.json.
+# of its `redocly` binary. `make lint` runs `redocly lint` with it on backend/api/openapi.json
+# (under redocly.yaml), and `make docs` its `build-docs` (scripts/docs.sh api). `make tools` runs
+# this script; check-fresh-tools.sh runs it on a stub and from an empty cache. npm takes the package
+# from the npm registry, as configured for npm; nothing else is downloaded.
 #
 # Where: ${DBFLEET_CACHE:-$HOME/.cache/dbfleet}/redocly-<version>/, a private npm prefix, so
 # nothing is installed globally and another version never shadows this one. The install is
@@ -28,7 +31,9 @@ if has_version; then
   echo "$bin"
   exit 0
 fi
-command -v npm >/dev/null || { echo "ensure-redocly: npm is needed (Debian: apt-get install npm)" >&2; exit 1; }
+for need in node npm; do
+  command -v "$need" >/dev/null || { echo "ensure-redocly: $need is needed (Node.js 20.19 or later, with npm)" >&2; exit 1; }
+done
 mkdir -p "$cache"
 exec 9>"$cache/redocly.lock"
 flock 9
