@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/api/apiv1"
@@ -172,4 +173,40 @@ func cancelThirdOfTwenty(t *testing.T, nodes *cancelNodes) {
 	b.client.Do(t, http.MethodGet, "/v1/databases/eastus/"+name, nil).Decode(t, &db)
 	require.Equal(t, apiv1.DatabaseStatusFailed, db.Status)
 	require.EqualValues(t, len(ledger), db.AppliedVersion, "the store agrees with the ledger")
+}
+
+// TestCancelPastTheDropFinishesTheDelete cancels a delete once it dropped
+// the database, while it waits to drop the owner role (CREATE and DROP ROLE
+// are held up by a lock on pg_authid): the drop cannot be undone, so the
+// delete finishes and succeeds rather than end cancelled with a record
+// saying ready for a database that is gone. Not parallel: the lock holds up
+// every role change in the region.
+func TestCancelPastTheDropFinishesTheDelete(t *testing.T) {
+	b := setup(t)
+	admin := fleet.Admin(t, "eastus")
+	name := daemontest.UniqueName("dropped")
+	path := "/v1/databases/eastus/" + name
+	db := b.create(t, "eastus", name, apiv1.DatabaseSpec{DeletionProtection: new(false), SkipFinalBackup: true})
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, fleet.Region(t, "eastus").SuperuserDSN())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `LOCK TABLE pg_catalog.pg_authid IN SHARE ROW EXCLUSIVE MODE`)
+	require.NoError(t, err)
+	release := func() { _ = tx.Rollback(context.Background()) }
+	t.Cleanup(release)
+
+	op := b.client.Do(t, http.MethodDelete, path, nil).Operation(t)
+	require.Eventually(t, func() bool { return !daemontest.DatabaseExists(t, admin, name) }, time.Minute, 20*time.Millisecond)
+	require.Equal(t, http.StatusOK, b.client.Do(t, http.MethodPost, "/v1/operations/"+op.ID+":cancel", nil).Status)
+	time.Sleep(2 * time.Second) // twice the time a cancel takes to reach a step
+	release()
+
+	done := b.client.Wait(t, op.ID, time.Minute)
+	require.Equal(t, apiv1.OperationSucceeded, done.State, "operation: %+v", done)
+	require.Equal(t, http.StatusNotFound, b.client.Do(t, http.MethodGet, path, nil).Status)
+	require.False(t, daemontest.RoleExists(t, admin, db.Owner))
 }

@@ -23,17 +23,20 @@ var (
 )
 
 // stepContext is the context one step of op runs under: it ends at
-// deadline, or once a cancel of op (asked on any node of the store) is
-// seen, which the manager looks for every cancelPoll. The regions' pgx
+// deadline, or, if the step is cancellable, once a cancel of op (asked on
+// any node of the store) is seen, which the manager looks for every
+// cancelPoll. The regions' pgx
 // connections turn its end into a cancel request, so the statement the
 // step runs stops on the server too. Call stop when the step returns.
-func (m *Manager) stepContext(ctx context.Context, operationID string, deadline time.Time) (stepCtx context.Context, stop func()) {
+func (m *Manager) stepContext(ctx context.Context, operationID string, deadline time.Time, cancellable bool) (stepCtx context.Context, stop func()) {
 	ctx, stopDeadline := context.WithDeadlineCause(ctx, deadline, errStepDeadline)
 	ctx, cancel := context.WithCancelCause(ctx)
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		m.watchCancel(ctx, operationID, cancel)
+		if cancellable {
+			m.watchCancel(ctx, operationID, cancel)
+		}
 	}()
 	return ctx, func() {
 		cancel(nil)

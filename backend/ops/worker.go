@@ -201,15 +201,21 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 			}
 			return err
 		}
-		if op.CancelRequested {
+		// Past its point of no return an operation finishes: a cancel then
+		// would leave a record that the region no longer matches.
+		cancellable := !pastNoReturn(op.Kind, steps, i)
+		if op.CancelRequested && cancellable {
 			log.Info().Str("step", s.name).Msg("Cancelled operation")
 			return m.finish(ctx, op, apiv1.OperationCancelled, nil)
+		}
+		if op.CancelRequested {
+			log.Info().Str("step", s.name).Msg("Cancel came past the operation's point of no return; finishing it")
 		}
 		if !m.now().Before(deadline) {
 			return m.stepStopped(ctx, op, s.name, errStepDeadline)
 		}
 		failpoint.Kill(StepFailpoint(op.Kind, s.name, failpointBeforeStep))
-		stepCtx, stopStep := m.stepContext(ctx, op.ID, deadline)
+		stepCtx, stopStep := m.stepContext(ctx, op.ID, deadline, cancellable)
 		err := s.run(stepCtx, db, op)
 		ended := stepEnded(stepCtx)
 		stopStep()
@@ -262,6 +268,20 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 	}
 	log.Info().Msg("Operation succeeded")
 	return m.finish(ctx, op, apiv1.OperationSucceeded, nil)
+}
+
+// pastNoReturn tells whether the step at index i of an operation of kind
+// comes after the step whose effect cannot be undone: for a delete, the
+// drop of the database (a delete cancelled after it would mark ready a
+// database that is gone). Such steps run to the end despite a cancel; the
+// operation's deadline still stops them (it fails; deleting again
+// finishes).
+func pastNoReturn(kind string, steps []step, i int) bool {
+	if kind != apiv1.OperationKindDeleteDatabase {
+		return false
+	}
+	drop := slices.IndexFunc(steps, func(s step) bool { return s.name == "drop_database" })
+	return drop >= 0 && i > drop
 }
 
 // stepStopped ends an operation whose step was stopped, or was not started,
