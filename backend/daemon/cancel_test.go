@@ -210,3 +210,34 @@ func TestCancelPastTheDropFinishesTheDelete(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, b.client.Do(t, http.MethodGet, path, nil).Status)
 	require.False(t, daemontest.RoleExists(t, admin, db.Owner))
 }
+
+// TestCancelAtShutdownHandsTheStepBack stops dbfleetd while a create
+// waits in ensure_database past the shutdown's grace (CREATE DATABASE held
+// up by a lock on pg_database): the statement is cancelled on the server,
+// which answers query_canceled, and the operation is handed back, not
+// failed, for the next start, which finishes it. Not parallel: the lock
+// holds up every CREATE DATABASE in the region.
+func TestCancelAtShutdownHandsTheStepBack(t *testing.T) {
+	dir := t.TempDir()
+	admin := fleet.Admin(t, "eastus")
+	name := daemontest.UniqueName("handback")
+	creating := func() int {
+		var n int
+		require.NoError(t, admin.QueryRow(context.Background(), `SELECT count(*) FROM pg_catalog.pg_stat_activity
+			WHERE state = 'active' AND query LIKE 'CREATE DATABASE%' AND strpos(query, $1) > 0`, name).Scan(&n))
+		return n
+	}
+	release := fleet.LockDatabaseCatalog(t, "eastus")
+	b, stop := startDaemon(t, fleet, dir)
+	op := b.client.Do(t, http.MethodPut, "/v1/databases/eastus/"+name, apiv1.DatabaseSpec{SkipFinalBackup: true}).Operation(t)
+	require.Eventually(t, func() bool { return creating() > 0 }, time.Minute, 20*time.Millisecond)
+	stop()
+	require.Zero(t, creating(), "the shutdown cancelled CREATE DATABASE on the server")
+	require.Equal(t, 1, logLines(b.logs.String(), op.ID, `"step":"ensure_database"`, `"message":"Handing back operation at shutdown"`))
+	release()
+
+	again, _ := startDaemon(t, fleet, dir)
+	done := again.client.Wait(t, op.ID, time.Minute)
+	require.Equal(t, apiv1.OperationSucceeded, done.State, "the next start finished the operation: %+v", done)
+	require.True(t, daemontest.DatabaseExists(t, admin, name))
+}

@@ -226,6 +226,13 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 			log.Info().Str("step", s.name).Err(err).Msg("Stopped step")
 			return m.stepStopped(ctx, op, s.name, ended)
 		}
+		if err != nil && ctx.Err() != nil {
+			// dbfleetd is shutting down (the job's context ended): hand the
+			// step back at once, whatever the step made of its end (the
+			// server answers a cancelled statement with query_canceled).
+			log.Info().Str("step", s.name).Err(err).Msg("Handing back operation at shutdown")
+			return river.JobSnooze(0)
+		}
 		if err != nil {
 			var wait *gateWait
 			if errors.As(err, &wait) {
@@ -241,10 +248,6 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 			if errors.As(err, &checkFailed) {
 				return m.finish(ctx, op, apiv1.OperationFailed, &store.OperationError{
 					Code: apiv1.CodeCheckFailed, Message: err.Error(), Region: op.Region, Step: s.name})
-			}
-			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-				// dbfleetd is shutting down: hand the step back at once.
-				return river.JobSnooze(0)
 			}
 			if engine.IsTransient(err) && ctx.Err() == nil {
 				if !m.now().Before(deadline) {
