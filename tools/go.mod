@@ -1,9 +1,10 @@
 // The development tools of this repository, pinned here and kept apart from the provider's
 // module so that their dependencies never raise the provider's. Run them from the repository root
 // with `go tool -modfile=tools/go.mod NAME` (the GNUmakefile's GO_TOOL): tfplugindocs for the
-// registry docs (make docs), golangci-lint (make lint),
-// oapi-codegen for the generated API client (go generate ./backend/api/apiclient/; here rather than
-// in the main go.mod, whose kin-openapi it would otherwise share and pull to the version it needs). The Go module proxy serves them; nothing
+// registry docs (make docs), golangci-lint (make lint), oapi-codegen for the generated API client
+// (go generate ./backend/api/apiclient/). oapi-codegen is here rather than in the main go.mod, where
+// it would be built with the conformance test's kin-openapi (v0.153.0, not the v0.142.0 it is
+// released with) and add its dependencies to the provider's. The Go module proxy serves them; nothing
 // else is downloaded. Upgrade one with
 //   cd tools && go get -tool github.com/golangci/golangci-lint/v2/cmd/golangci-lint@vX.Y.Z && go mod tidy
 module github.com/dbfleet/terraform-provider-dbfleet/tools
