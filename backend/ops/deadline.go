@@ -79,6 +79,30 @@ func retryProgress(region, stepName string, attempt int, deadline time.Time, cau
 		what, stepName, attempt, deadline.UTC().Format(time.RFC3339), cause)
 }
 
+// retryCause is the transient failure an operation's progress says its
+// step is retried for (retryProgress), read back by the attempt that finds
+// the deadline passed before it runs the step again.
+type retryCause struct {
+	unreachable bool
+	msg         string
+}
+
+func (e *retryCause) Error() string { return e.msg }
+
+// retryCauseOf reads the cause back from a retryProgress, or returns nil
+// when progress is not one.
+func retryCauseOf(progress, region string) error {
+	head, rest, ok := strings.Cut(progress, "; retrying step ")
+	if !ok {
+		return nil
+	}
+	_, msg, ok := strings.Cut(rest, "): ")
+	if !ok {
+		return nil
+	}
+	return &retryCause{unreachable: head == "region "+region+" unreachable", msg: msg}
+}
+
 // deadlineError is how an operation fails when its deadline passed: a
 // step still running then (cause nil), or still failing transiently.
 func (m *Manager) deadlineError(op *store.Operation, stepName string, cause error) *store.OperationError {
@@ -88,10 +112,11 @@ func (m *Manager) deadlineError(op *store.Operation, stepName string, cause erro
 		stepName, op.Region, m.deadlineOf(op.Kind), op.Kind)
 	if cause != nil {
 		what := "kept failing"
-		if unreachable(cause) {
+		var retried *retryCause
+		if errors.As(cause, &retried) && retried.unreachable || !errors.As(cause, &retried) && unreachable(cause) {
 			what = "could not reach the region"
 		}
-		msg = fmt.Sprintf("step %s in region %s %s until the operation's deadline (%s) passed: %v; "+
+		msg = fmt.Sprintf("step %s in region %s %s until the operation's deadline (%s after it started) passed: %v; "+
 			"once the region answers again, apply again to finish the database, or delete it",
 			stepName, op.Region, what, m.deadlineOf(op.Kind), cause)
 	}

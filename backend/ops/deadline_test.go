@@ -94,3 +94,33 @@ func TestDeadlineByKindAndGate(t *testing.T) {
 		})
 	}
 }
+
+func TestRetryCauseReadBackFromProgress(t *testing.T) {
+	t.Parallel()
+	deadline := time.Date(2026, 1, 2, 12, 30, 0, 0, time.UTC)
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	for _, tc := range []struct {
+		name            string
+		progress        string
+		wantUnreachable bool
+		wantMsg         string
+	}{
+		{"Unreachable", retryProgress("eastus", "ensure_role", 3, deadline, fmt.Errorf("ensuring role: %w", refused)),
+			true, "ensuring role: dial tcp: connection refused"},
+		{"Failing", retryProgress("eastus", "migrate", 2, deadline, errors.New("deadlock detected")), false, "deadlock detected"},
+		{"NotRetrying", "step 2 of 5: ensure_database in eastus", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cause := retryCauseOf(tc.progress, "eastus")
+			if tc.wantMsg == "" {
+				require.NoError(t, cause)
+				return
+			}
+			var retried *retryCause
+			require.ErrorAs(t, cause, &retried)
+			require.Equal(t, tc.wantUnreachable, retried.unreachable)
+			require.Equal(t, tc.wantMsg, retried.msg)
+		})
+	}
+}

@@ -183,6 +183,7 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 	// Taken before the first step is recorded: a parked operation's
 	// deadline counts from its last look at the gate.
 	deadline := m.deadline(op)
+	retried := retryCauseOf(op.Progress, op.Region)
 	steps := m.steps(op.Kind, db)
 	start := max(slices.IndexFunc(steps, func(s step) bool { return s.name == op.Step }), 0)
 	for i := start; i < len(steps); i++ {
@@ -212,7 +213,11 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 			log.Info().Str("step", s.name).Msg("Cancel came past the operation's point of no return; finishing it")
 		}
 		if !m.now().Before(deadline) {
-			return m.stepStopped(ctx, op, s.name, errStepDeadline)
+			var cause error
+			if i == start {
+				cause = retried // the transient failure this attempt retries
+			}
+			return m.stepStopped(ctx, op, s.name, errStepDeadline, cause)
 		}
 		failpoint.Kill(StepFailpoint(op.Kind, s.name, failpointBeforeStep))
 		stepCtx, stopStep := m.stepContext(ctx, op.ID, deadline, cancellable)
@@ -224,7 +229,7 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 			// server: what it left is what any cut-off step leaves, which
 			// its next run (an apply, a delete, the reconciler) finishes.
 			log.Info().Str("step", s.name).Err(err).Msg("Stopped step")
-			return m.stepStopped(ctx, op, s.name, ended)
+			return m.stepStopped(ctx, op, s.name, ended, err)
 		}
 		if err != nil && ctx.Err() != nil {
 			// dbfleetd is shutting down (the job's context ended): hand the
@@ -289,9 +294,9 @@ func pastNoReturn(kind string, steps []step, i int) bool {
 
 // stepStopped ends an operation whose step was stopped, or was not started,
 // because the operation was cancelled (why is errStepCancelled) or its
-// deadline passed (errStepDeadline). The store is written on a context
-// that did not end with the step's.
-func (m *Manager) stepStopped(ctx context.Context, op *store.Operation, stepName string, why error) error {
+// deadline passed (errStepDeadline); stepErr is what the step returned.
+// The store is written on a context that did not end with the step's.
+func (m *Manager) stepStopped(ctx context.Context, op *store.Operation, stepName string, why, stepErr error) error {
 	settle, cancel := settleContext(ctx)
 	defer cancel()
 	if errors.Is(why, errStepCancelled) {
@@ -300,7 +305,14 @@ func (m *Manager) stepStopped(ctx context.Context, op *store.Operation, stepName
 	}
 	m.logger.Error().Str("operationId", op.ID).Str("step", stepName).Dur("deadline", m.deadlineOf(op.Kind)).
 		Msg("Operation's deadline passed")
-	return m.finish(settle, op, apiv1.OperationFailed, m.deadlineError(op, stepName, nil))
+	var cause error
+	var retriedErr *retryCause
+	if errors.As(stepErr, &retriedErr) || unreachable(stepErr) &&
+		!errors.Is(stepErr, context.DeadlineExceeded) && !errors.Is(stepErr, context.Canceled) {
+		// Not a step cut off but one that kept failing to the end.
+		cause = stepErr
+	}
+	return m.finish(settle, op, apiv1.OperationFailed, m.deadlineError(op, stepName, cause))
 }
 
 func (m *Manager) recordStep(ctx context.Context, op *store.Operation, stepName, progress string) error {
