@@ -74,6 +74,10 @@ func (m *Manager) migrate(ctx context.Context, db *store.Database, op *store.Ope
 			if haltErr := m.haltRollout(ctx, db, schema, mig.Version, apiv1.CheckMigration, migErr.Error()); haltErr != nil {
 				return haltErr
 			}
+			// The version did not apply: no check is pending.
+			if err := m.recordIntents(ctx, db, 0, db.RevertPendingVersion); err != nil {
+				return err
+			}
 			return &RolloutHaltedError{Schema: schema.Name, Version: mig.Version, State: apiv1.RolloutHalted,
 				Halt: store.RolloutHalt{Region: db.Region, Database: db.Name, Check: apiv1.CheckMigration, Message: migErr.Error()}}
 		}
@@ -109,6 +113,10 @@ func (m *Manager) checkVersion(ctx context.Context, conn *engine.OwnerConn, db *
 	}
 	if err := m.recordIntents(ctx, db, 0, db.RevertPendingVersion); err != nil {
 		return err
+	}
+	if check == "" {
+		m.logger.Info().Str("region", db.Region).Str("database", db.Name).Str("schema", schema.Name).Int64("version", version).
+			Msg("Passed health check")
 	}
 	if check != "" {
 		return &RolloutHaltedError{Schema: schema.Name, Version: version, State: apiv1.RolloutHalted,
