@@ -11,7 +11,7 @@ import (
 // operations on one database, on any nodes, take turns, and the second sees
 // the first's operation.
 func databaseForUpdate(ctx context.Context, tx store.Tx, key store.DatabaseKey) (*store.Database, error) {
-	if err := tx.Lock(ctx, Target(key.Region, key.Name)); err != nil {
+	if err := tx.Lock(ctx, store.DatabaseLockName(key)); err != nil {
 		return nil, err
 	}
 	return tx.DatabaseGet(ctx, key)

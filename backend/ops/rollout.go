@@ -210,7 +210,16 @@ func (m *Manager) haltRollout(ctx context.Context, db *store.Database, schema *s
 		if err != nil {
 			return err
 		}
-		for _, d := range dbs {
+		for _, listed := range dbs {
+			// Under the database's lock, read again: an operation may have
+			// started on it since the list was read.
+			d, err := databaseForUpdate(ctx, tx, listed.Key())
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
 			if d.AppliedVersion < version || d.OperationID != "" {
 				continue
 			}

@@ -166,6 +166,11 @@ func (c *checker) claim(ctx context.Context) error {
 	}
 	db := c.o.db
 	err := c.r.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		// The database's lock, as an operation's start takes it: the claim
+		// and a start take turns, and whichever comes second sees the other.
+		if err := tx.Lock(ctx, store.DatabaseLockName(db.Key())); err != nil {
+			return err
+		}
 		current, err := tx.DatabaseGet(ctx, db.Key())
 		if errors.Is(err, store.ErrNotFound) {
 			return errRaced

@@ -232,6 +232,11 @@ type Database struct {
 // Key returns the database's key.
 func (d *Database) Key() DatabaseKey { return DatabaseKey{Region: d.Region, Name: d.Name} }
 
+// DatabaseLockName is the name of the lock (Tx.Lock) that a transaction
+// changing a database's row takes first, whatever package it is in, so
+// that the writers of one database take turns on a PostgreSQL store.
+func DatabaseLockName(key DatabaseKey) string { return "databases/" + key.Region + "/" + key.Name }
+
 // DatabaseListParams filters DatabaseList. Zero values match everything.
 type DatabaseListParams struct {
 	Region string
