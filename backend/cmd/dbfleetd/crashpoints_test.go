@@ -74,7 +74,11 @@ type crashCase struct {
 	armed  string
 	pools  map[string]*pgxpool.Pool
 	before map[string]bool
-	opID   string
+	// nodes and stateStore are those of a case on a PostgreSQL store
+	// shared by several nodes (c.n is the one it talks to).
+	nodes      []*node
+	stateStore *pgxpool.Pool
+	opID       string
 }
 
 // atVersions expands versioned points for versions.
@@ -129,18 +133,7 @@ func TestCrashPoints(t *testing.T) {
 	// Each replica holds a slot and logical replication workers of the
 	// shared regions while its case runs: fewer of those at once.
 	replicaSem := make(chan struct{}, max(parallel/2, 1))
-	// One small superuser pool per region for every case's checks: the
-	// regions allow 100 connections, which the nodes share.
-	pools := map[string]*pgxpool.Pool{}
-	for _, region := range []string{"westeurope", "northeurope", "eastus"} {
-		cfg, err := pgxpool.ParseConfig(fleet.Region(t, region).SuperuserDSN())
-		require.NoError(t, err)
-		cfg.MaxConns = 4
-		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-		require.NoError(t, err)
-		t.Cleanup(pool.Close)
-		pools[region] = pool
-	}
+	pools := regionPools(t)
 	started := time.Now()
 	var count atomic.Int32
 	sem := make(chan struct{}, parallel)
@@ -200,11 +193,28 @@ func runCrashCase(t *testing.T, s *crashScenario, point, prefix string, pools ma
 		op := n.client.Wait(t, id, 3*time.Minute)
 		require.Equal(t, s.wantState, op.State, "%+v", op.Error)
 		if s.wantState == apiv1.OperationSucceeded {
-			require.Equal(t, 1, countLogLines(n.logText(), "Operation succeeded", id), "the operation succeeded once")
+			require.Equal(t, 1, countLogLines(c.logText(), "Operation succeeded", id), "the operation succeeded once")
 		}
 		c.opID = id
 	}
 	s.check(t, c)
+}
+
+// regionPools are one small superuser pool per region for every case's
+// checks: the regions allow 100 connections, which the nodes share.
+func regionPools(t *testing.T) map[string]*pgxpool.Pool {
+	t.Helper()
+	pools := map[string]*pgxpool.Pool{}
+	for _, region := range []string{"westeurope", "northeurope", "eastus"} {
+		cfg, err := pgxpool.ParseConfig(fleet.Region(t, region).SuperuserDSN())
+		require.NoError(t, err)
+		cfg.MaxConns = 4
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		pools[region] = pool
+	}
+	return pools
 }
 
 // dropCase stops the case's node and drops what it made in the shared
@@ -212,6 +222,9 @@ func runCrashCase(t *testing.T, s *crashScenario, point, prefix string, pools ma
 // databases and roles, then any slot left.
 func dropCase(t *testing.T, c *crashCase) {
 	c.n.kill()
+	for _, n := range c.nodes {
+		n.kill()
+	}
 	ctx := context.Background()
 	for _, name := range []string{c.name, c.name + "_bad"} {
 		for _, region := range []string{"westeurope", "northeurope", "eastus"} {
@@ -434,24 +447,42 @@ func expectDB(t *testing.T, c *crashCase, region, name string, want *dbWant) {
 	require.Equal(t, boolInt(want.published), st.publications, "publications of %s in %s", name, region)
 	require.Equal(t, boolInt(want.replica), st.subscriptions, "subscriptions of %s in %s", name, region)
 	require.Empty(t, db.OperationID, "no operation holds the database")
-	var checkPending, revertPending int64
-	require.NoError(t, c.state(t).QueryRowContext(context.Background(), `SELECT check_pending_version, revert_pending_version
-		FROM databases WHERE region = ? AND name = ?`, region, name).Scan(&checkPending, &revertPending))
+	checkPending, revertPending := c.intents(t, region, name)
 	require.Zero(t, checkPending, "no health check is left pending")
 	require.Zero(t, revertPending, "no revert is left pending")
 	for v := int64(1); v <= want.version && want.status == apiv1.DatabaseStatusReady; v++ {
-		require.Positive(t, countLogLines(c.n.logText(), "Passed health check", `"database":"`+name+`"`, `"region":"`+region+`"`,
+		require.Positive(t, countLogLines(c.logText(), "Passed health check", `"database":"`+name+`"`, `"region":"`+region+`"`,
 			fmt.Sprintf(`"version":%d`, v)), "version %d of %s in %s passed its health check, even across the crash", v, name, region)
 	}
 }
 
-// state opens the node's SQLite store to read, as the test's own reader.
-func (c *crashCase) state(t *testing.T) *sql.DB {
+// intents reads a database's pending health check and revert from the
+// store: the node's SQLite file, or the nodes' PostgreSQL store.
+func (c *crashCase) intents(t *testing.T, region, name string) (checkPending, revertPending int64) {
 	t.Helper()
+	if c.stateStore != nil {
+		require.NoError(t, c.stateStore.QueryRow(context.Background(), `SELECT check_pending_version, revert_pending_version
+			FROM databases WHERE region = $1 AND name = $2`, region, name).Scan(&checkPending, &revertPending))
+		return checkPending, revertPending
+	}
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(filepath.Dir(c.n.config), "state.db")+"?mode=ro&_pragma=busy_timeout(5000)")
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	return db
+	defer db.Close()
+	require.NoError(t, db.QueryRowContext(context.Background(), `SELECT check_pending_version, revert_pending_version
+		FROM databases WHERE region = ? AND name = ?`, region, name).Scan(&checkPending, &revertPending))
+	return checkPending, revertPending
+}
+
+// logText is the log of every node of the case.
+func (c *crashCase) logText() string {
+	if len(c.nodes) == 0 {
+		return c.n.logText()
+	}
+	var all strings.Builder
+	for _, n := range c.nodes {
+		all.WriteString(n.logText())
+	}
+	return all.String()
 }
 
 // dbWant is what a database must be once the operation finished.
