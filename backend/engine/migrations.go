@@ -108,7 +108,7 @@ func (c *OwnerConn) MigrationApply(ctx context.Context, m Migration, operationID
 		}
 		// The simple protocol lets a migration hold several statements.
 		if _, err := tx.Exec(ctx, m.SQL, pgx.QueryExecModeSimpleProtocol); err != nil {
-			return locate(m.Version, m.SQL, err)
+			return locate(ctx, m.Version, m.SQL, err)
 		}
 		failpoint.Kill(failpoint.AtVersion(failpoint.MigrationSQLRan, m.Version))
 		_, err := tx.Exec(ctx, `INSERT INTO dbfleet.migrations (version, checksum, operation_id) VALUES ($1, $2, $3)`,
@@ -126,7 +126,7 @@ func (c *OwnerConn) MigrationRevert(ctx context.Context, version int64, downSQL 
 			return err
 		}
 		if _, err := tx.Exec(ctx, downSQL, pgx.QueryExecModeSimpleProtocol); err != nil {
-			return locate(version, downSQL, err)
+			return locate(ctx, version, downSQL, err)
 		}
 		failpoint.Kill(failpoint.AtVersion(failpoint.MigrationDownRan, version))
 		_, err := tx.Exec(ctx, `DELETE FROM dbfleet.migrations WHERE version = $1`, version)
@@ -135,8 +135,13 @@ func (c *OwnerConn) MigrationRevert(ctx context.Context, version int64, downSQL 
 }
 
 // locate turns PostgreSQL's error on a migration into a MigrationError
-// with the line of the SQL it points at.
-func locate(version int64, sql string, err error) error {
+// with the line of the SQL it points at. A statement cancelled because ctx
+// ended (the operation was cancelled or reached its deadline) is not the
+// migration's fault, so it is no MigrationError: that would halt the rollout.
+func locate(ctx context.Context, version int64, sql string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("migration %d cut off: %w", version, errors.Join(context.Cause(ctx), err))
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return err
@@ -182,7 +187,7 @@ func (f *Fleet) ValidateMigrations(ctx context.Context, region string, migration
 		})
 		if err != nil {
 			var migErr *MigrationError
-			if errors.As(locate(m.Version, m.SQL, err), &migErr) {
+			if errors.As(locate(ctx, m.Version, m.SQL, err), &migErr) {
 				return migErr, nil
 			}
 			return nil, fmt.Errorf("validate migration %d in %s: %w", m.Version, region, err)

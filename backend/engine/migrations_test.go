@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -63,4 +64,51 @@ func TestMigrationRunTwiceRunsOnce(t *testing.T) {
 	ledger, err = conns[0].Ledger(ctx)
 	require.NoError(t, err)
 	require.Empty(t, ledger, "the revert removed the row")
+}
+
+// TestMigrationCutOffIsNoMigrationError tells a migration that failed on
+// its own (its statement_timeout cancelled it: 57014, a MigrationError that
+// halts the rollout) from one whose run was cut off because the operation
+// was cancelled or reached its deadline (the same 57014 from the server,
+// but not the migration's fault). Neither leaves a ledger row.
+func TestMigrationCutOffIsNoMigrationError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	r := startRegion(t, devregions.ServerBuild{}, devregions.AdminSuperuser)
+	f, err := engine.NewFleet([]engine.RegionConfig{{Name: r.Name, AdminDSN: r.AdminDSN()}}, engine.Options{})
+	require.NoError(t, err)
+	t.Cleanup(f.Close)
+	const database, owner = "cutoff", "cutoff_owner"
+	require.NoError(t, f.RoleEnsure(ctx, r.Name, owner, "pw-cutoff"))
+	require.NoError(t, f.DatabaseEnsure(ctx, r.Name, database, owner))
+	conn, err := f.OpenOwner(ctx, engine.Owner{Region: r.Name, Database: database, Role: owner, Password: "pw-cutoff"})
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	_, err = conn.Ledger(ctx)
+	require.NoError(t, err)
+
+	var migErr *engine.MigrationError
+	own := engine.Migration{Version: 1, SQL: "SET LOCAL statement_timeout = '100ms';\nSELECT pg_catalog.pg_sleep(5)", Checksum: "c1"}
+	err = conn.MigrationApply(ctx, own, "op-own")
+	require.ErrorAs(t, err, &migErr, "a migration its own timeout stopped failed")
+	require.Equal(t, "57014", migErr.Code)
+
+	cutCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	err = conn.MigrationApply(cutCtx, engine.Migration{Version: 1, SQL: "SELECT pg_catalog.pg_sleep(5)", Checksum: "c1"}, "op-cut")
+	require.Error(t, err)
+	require.NotErrorAs(t, err, &migErr, "a run cut off by its context is not the migration's failure")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	// The cut-off run's connection is gone with its transaction; a new one
+	// finds the ledger empty.
+	check, err := f.OpenOwner(ctx, engine.Owner{Region: r.Name, Database: database, Role: owner, Password: "pw-cutoff"})
+	require.NoError(t, err)
+	t.Cleanup(func() { check.Close(context.Background()) })
+	ledger, err := check.Ledger(ctx)
+	require.NoError(t, err)
+	require.Empty(t, ledger)
 }
