@@ -35,6 +35,22 @@ func startRegion(t *testing.T, build devregions.ServerBuild, kind devregions.Adm
 	return f.Regions()[0]
 }
 
+// ownedDatabase starts a region with a superuser admin and an engine fleet
+// on it, and makes database name there, owned by the role name_owner with
+// password pw-name.
+func ownedDatabase(t *testing.T, name string) (*engine.Fleet, devregions.Region, engine.Owner) {
+	t.Helper()
+	ctx := context.Background()
+	r := startRegion(t, devregions.ServerBuild{}, devregions.AdminSuperuser)
+	f, err := engine.NewFleet([]engine.RegionConfig{{Name: r.Name, AdminDSN: r.AdminDSN()}}, engine.Options{})
+	require.NoError(t, err)
+	t.Cleanup(f.Close)
+	o := engine.Owner{Region: r.Name, Database: name, Role: name + "_owner", Password: "pw-" + name}
+	require.NoError(t, f.RoleEnsure(ctx, r.Name, o.Role, o.Password))
+	require.NoError(t, f.DatabaseEnsure(ctx, r.Name, o.Database, o.Role))
+	return f, r, o
+}
+
 // TestManagedAdminCapabilities probes a region on every build DBFLEET_PG_VERSIONS lists, with a
 // superuser and with a managed admin, and checks the probe against what the superuser reads of
 // the server and against what each PostgreSQL version lets such an admin do.

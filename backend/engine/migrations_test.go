@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/dbfleet/terraform-provider-dbfleet/backend/devregions"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
 )
 
@@ -22,14 +21,7 @@ func TestMigrationRunTwiceRunsOnce(t *testing.T) {
 	}
 	t.Parallel()
 	ctx := context.Background()
-	r := startRegion(t, devregions.ServerBuild{}, devregions.AdminSuperuser)
-	f, err := engine.NewFleet([]engine.RegionConfig{{Name: r.Name, AdminDSN: r.AdminDSN()}}, engine.Options{})
-	require.NoError(t, err)
-	t.Cleanup(f.Close)
-	const database, owner = "twice", "twice_owner"
-	require.NoError(t, f.RoleEnsure(ctx, r.Name, owner, "pw-twice"))
-	require.NoError(t, f.DatabaseEnsure(ctx, r.Name, database, owner))
-	o := engine.Owner{Region: r.Name, Database: database, Role: owner, Password: "pw-twice"}
+	f, _, o := ownedDatabase(t, "twice")
 
 	const runs = 4
 	conns := make([]*engine.OwnerConn, runs)
@@ -77,14 +69,8 @@ func TestMigrationCutOffIsNoMigrationError(t *testing.T) {
 	}
 	t.Parallel()
 	ctx := context.Background()
-	r := startRegion(t, devregions.ServerBuild{}, devregions.AdminSuperuser)
-	f, err := engine.NewFleet([]engine.RegionConfig{{Name: r.Name, AdminDSN: r.AdminDSN()}}, engine.Options{})
-	require.NoError(t, err)
-	t.Cleanup(f.Close)
-	const database, owner = "cutoff", "cutoff_owner"
-	require.NoError(t, f.RoleEnsure(ctx, r.Name, owner, "pw-cutoff"))
-	require.NoError(t, f.DatabaseEnsure(ctx, r.Name, database, owner))
-	conn, err := f.OpenOwner(ctx, engine.Owner{Region: r.Name, Database: database, Role: owner, Password: "pw-cutoff"})
+	f, _, o := ownedDatabase(t, "cutoff")
+	conn, err := f.OpenOwner(ctx, o)
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	_, err = conn.Ledger(ctx)
@@ -105,7 +91,7 @@ func TestMigrationCutOffIsNoMigrationError(t *testing.T) {
 
 	// The cut-off run's connection is gone with its transaction; a new one
 	// finds the ledger empty.
-	check, err := f.OpenOwner(ctx, engine.Owner{Region: r.Name, Database: database, Role: owner, Password: "pw-cutoff"})
+	check, err := f.OpenOwner(ctx, o)
 	require.NoError(t, err)
 	t.Cleanup(func() { check.Close(context.Background()) })
 	ledger, err := check.Ledger(ctx)

@@ -104,16 +104,10 @@ func TestConcurrentPublishers(t *testing.T) {
 	}
 	t.Parallel()
 	ctx := context.Background()
-	r := startRegion(t, devregions.ServerBuild{}, devregions.AdminSuperuser)
-	f, err := engine.NewFleet([]engine.RegionConfig{{Name: r.Name, AdminDSN: r.AdminDSN()}}, engine.Options{})
-	require.NoError(t, err)
-	t.Cleanup(f.Close)
-	const database, owner = "published", "published_owner"
-	require.NoError(t, f.RoleEnsure(ctx, r.Name, owner, "pw-published"))
-	require.NoError(t, f.DatabaseEnsure(ctx, r.Name, database, owner))
+	f, r, o := ownedDatabase(t, "published")
 	cfg, err := pgx.ParseConfig(r.AdminDSN())
 	require.NoError(t, err)
-	cfg.Database, cfg.User, cfg.Password = database, owner, "pw-published"
+	cfg.Database, cfg.User, cfg.Password = o.Database, o.Role, o.Password
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	require.NoError(t, err)
 	_, err = conn.Exec(ctx, "CREATE TABLE items (id bigint PRIMARY KEY)")
@@ -122,7 +116,7 @@ func TestConcurrentPublishers(t *testing.T) {
 
 	errs := make(chan error, 8)
 	for range cap(errs) {
-		go func() { errs <- f.PublicationEnsure(ctx, r.Name, database, owner, "pw-replication") }()
+		go func() { errs <- f.PublicationEnsure(ctx, r.Name, o.Database, o.Role, "pw-replication") }()
 	}
 	for range cap(errs) {
 		require.NoError(t, <-errs)
