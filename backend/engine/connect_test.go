@@ -21,20 +21,7 @@ func TestAdminSessionPinned(t *testing.T) {
 		t.Skip("starts a PostgreSQL cluster")
 	}
 	ctx := context.Background()
-	dir := t.TempDir()
-	regions, err := devregions.Start(ctx, devregions.Options{DataDir: dir, Names: []string{"westeurope"}, Logger: zerolog.Nop()})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = regions.Stop(context.Background())
-		_ = devregions.RemoveClusters(dir, "westeurope")
-	})
-	r := regions.Regions()[0]
-	f, err := NewFleet([]RegionConfig{{Name: r.Name, AdminDSN: r.AdminDSN()}}, Options{})
-	require.NoError(t, err)
-	t.Cleanup(f.Close)
-	o := Owner{Region: r.Name, Database: "pinned", Role: "pinned_owner", Password: "pw-pinned"}
-	require.NoError(t, f.RoleEnsure(ctx, r.Name, o.Role, o.Password))
-	require.NoError(t, f.DatabaseEnsure(ctx, r.Name, o.Database, o.Role))
+	f, r, o := ownedDatabase(t, "pinned")
 
 	owner, err := f.connectOwner(ctx, o)
 	require.NoError(t, err)
@@ -146,20 +133,7 @@ func TestEndedContextCancelsTheStatementOnTheServer(t *testing.T) {
 		t.Skip("starts a PostgreSQL cluster")
 	}
 	ctx := context.Background()
-	dir := t.TempDir()
-	regions, err := devregions.Start(ctx, devregions.Options{DataDir: dir, Names: []string{"westeurope"}, Logger: zerolog.Nop()})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = regions.Stop(context.Background())
-		_ = devregions.RemoveClusters(dir, "westeurope")
-	})
-	r := regions.Regions()[0]
-	f, err := NewFleet([]RegionConfig{{Name: r.Name, AdminDSN: r.AdminDSN()}}, Options{})
-	require.NoError(t, err)
-	t.Cleanup(f.Close)
-	o := Owner{Region: r.Name, Database: "sleepy", Role: "sleepy_owner", Password: "pw-sleepy"}
-	require.NoError(t, f.RoleEnsure(ctx, r.Name, o.Role, o.Password))
-	require.NoError(t, f.DatabaseEnsure(ctx, r.Name, o.Database, o.Role))
+	f, r, o := ownedDatabase(t, "sleepy")
 	watcher, err := pgx.Connect(ctx, r.SuperuserDSN())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = watcher.Close(context.Background()) })
@@ -205,4 +179,26 @@ func TestEndedContextCancelsTheStatementOnTheServer(t *testing.T) {
 			require.Zero(t, running, "no backend runs the statement any more")
 		})
 	}
+}
+
+// ownedDatabase starts a region (westeurope) and a fleet on it, and makes
+// database name there, owned by the role name_owner with password pw-name.
+func ownedDatabase(t *testing.T, name string) (*Fleet, devregions.Region, Owner) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	regions, err := devregions.Start(ctx, devregions.Options{DataDir: dir, Names: []string{"westeurope"}, Logger: zerolog.Nop()})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		require.NoError(t, regions.Stop(context.Background()))
+		require.NoError(t, devregions.RemoveClusters(dir, "westeurope"))
+	})
+	r := regions.Regions()[0]
+	f, err := NewFleet([]RegionConfig{{Name: r.Name, AdminDSN: r.AdminDSN()}}, Options{})
+	require.NoError(t, err)
+	t.Cleanup(f.Close)
+	o := Owner{Region: r.Name, Database: name, Role: name + "_owner", Password: "pw-" + name}
+	require.NoError(t, f.RoleEnsure(ctx, r.Name, o.Role, o.Password))
+	require.NoError(t, f.DatabaseEnsure(ctx, r.Name, o.Database, o.Role))
+	return f, r, o
 }
