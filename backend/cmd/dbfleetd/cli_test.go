@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -76,6 +77,34 @@ func TestRuntimeErrorIsLoggedNotAUsageError(t *testing.T) {
 		require.Equal(t, 1, r.Status, "%q: stderr:\n%s", args, r.Stderr)
 		require.Contains(t, r.Stderr, `"message":"dbfleetd failed"`)
 		require.NotContains(t, r.Stderr, "usage:")
+	}
+}
+
+// TestServeRefusesBadSettings: serve stops at start, before it opens
+// anything, on a setting it cannot honour, naming the file and the key.
+func TestServeRefusesBadSettings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, setting, want string
+	}{
+		{"UnknownDeadlineKind", "operation_deadlines: {create_database: 1h}", "create_database"},
+		{"NonPositiveDeadline", "operation_deadline: -1m", "operation_deadline"},
+		{"NegativeReconcileInterval", "reconcile_interval: -5s", "reconcile_interval must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			config := "state_path: " + filepath.Join(dir, "state.db") + "\nbackup_dir: " + dir +
+				"\nbootstrap_token_file: " + filepath.Join(dir, "token") +
+				"\nregions:\n  - name: westeurope\n    admin_dsn: postgres://admin@127.0.0.1:1/postgres\n" + tt.setting + "\n"
+			path := filepath.Join(dir, "dbfleetd.yaml")
+			require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
+			r := cmdlinetest.Run(t, dir, dbfleetd, "serve", "--config", path)
+			require.Equal(t, 1, r.Status, "stderr:\n%s", r.Stderr)
+			require.Contains(t, r.Stderr, path)
+			require.Contains(t, r.Stderr, tt.want)
+		})
 	}
 }
 

@@ -35,6 +35,7 @@ import (
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/engine"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/ops"
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/pgbin"
+	"github.com/dbfleet/terraform-provider-dbfleet/backend/reconcile"
 	"github.com/dbfleet/terraform-provider-dbfleet/internal/cmdline"
 )
 
@@ -218,6 +219,9 @@ type serveConfig struct {
 	// kind, such as {apply_database: 2h} for long migrations.
 	OperationDeadline  time.Duration            `yaml:"operation_deadline"`
 	OperationDeadlines map[string]time.Duration `yaml:"operation_deadlines"`
+	// ReconcileInterval is how often the reconciler looks at each database
+	// (default 30s; failed ones sooner).
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
 	// BootstrapTokenFile holds an admin API token to accept (required); more
 	// tokens are made with `dbfleetd token create`.
 	BootstrapTokenFile string `yaml:"bootstrap_token_file"`
@@ -268,6 +272,10 @@ func runServe(ctx context.Context, args []string, logger zerolog.Logger) error {
 	if err := ops.CheckOperationDeadlines(cfg.OperationDeadline, cfg.OperationDeadlines); err != nil {
 		return fmt.Errorf("config %s: %w", *configPath, err)
 	}
+	if cfg.ReconcileInterval < 0 {
+		return fmt.Errorf("config %s: reconcile_interval must be positive, not %s; leave it out for the default (%s)",
+			*configPath, cfg.ReconcileInterval, reconcile.DefaultInterval)
+	}
 	token, err := os.ReadFile(cfg.BootstrapTokenFile)
 	if err != nil {
 		return fmt.Errorf("read bootstrap_token_file: %w", err)
@@ -294,6 +302,7 @@ func runServe(ctx context.Context, args []string, logger zerolog.Logger) error {
 		Workers:            cfg.Workers,
 		OperationDeadline:  cfg.OperationDeadline,
 		OperationDeadlines: cfg.OperationDeadlines,
+		ReconcileInterval:  cfg.ReconcileInterval,
 		TLS:                tlsFlags.config(&daemon.TLSConfig{CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile}),
 		SecretKey:          secretKey,
 		RateLimit:          api.RateLimit{PerSecond: cfg.RateLimit.RequestsPerSecond, Burst: cfg.RateLimit.Burst},
