@@ -83,10 +83,11 @@ EOF
   fi
 }
 
-# fresh_build SCRIPT BIN VERSION runs SCRIPT twice at once on the empty cache $cache, then CHECKS
-# times on the filled one: every run must print $cache/BIN, which must report VERSION.
-fresh_build() {
-  local script="$1" want="$cache/$2" version="$3" i out pids=()
+# fresh_install SCRIPT BIN REPORTS VERSION runs SCRIPT twice at once on the empty cache $cache, then
+# CHECKS times on the filled one: every run must print $cache/BIN, for which the function REPORTS
+# must find VERSION.
+fresh_install() {
+  local script="$1" want="$cache/$2" reports="$3" version="$4" i pids=()
   for i in 1 2; do
     DBFLEET_CACHE="$cache" "$script" >"$work/out-$i" 2>"$work/err-$i" &
     pids+=("$!")
@@ -100,13 +101,26 @@ fresh_build() {
       fail "$script printed \"$(cat "$work/out-$i")\", not $want"
     fi
   done
-  # Captured, then matched (see has_version in cached-cli.sh).
-  out="$("$want" version -json 2>&1)"
-  [[ "$out" =~ \"terraform_version\":\ *\"${version//./\\.}\" ]] || fail "$want reports $out"
+  "$reports" "$want" "$version"
   for ((i = 1; i <= checks; i++)); do
     expect_path -x env DBFLEET_CACHE="$cache" "$script"
     [[ "$path" == "$want" ]] || fail "$script printed $path, not $want"
   done
+}
+
+# cli_reports BIN VERSION: Terraform's or OpenTofu's BIN reports VERSION. Captured, then matched
+# (see has_version in cached-cli.sh).
+cli_reports() {
+  local out
+  out="$("$1" version -json 2>&1)"
+  [[ "$out" =~ \"terraform_version\":\ *\"${2//./\\.}\" ]] || fail "$1 reports $out"
+}
+
+# redocly_reports BIN VERSION: Redocly CLI's BIN reports VERSION.
+redocly_reports() {
+  local out
+  out="$("$1" --version 2>/dev/null)"
+  [[ "$out" == "$2" ]] || fail "$1 reports $out"
 }
 
 # redocly_stub_check checks ensure-redocly.sh's version check on a stub that pauses before it
@@ -123,31 +137,6 @@ redocly_stub_check() {
   fi
 }
 
-# fresh_redocly runs ensure-redocly.sh twice at once on the empty cache $cache, then CHECKS times on
-# the filled one: every run must print the same binary, which must report the pinned version.
-fresh_redocly() {
-  local want="$cache/redocly-$redocly_version/node_modules/.bin/redocly" i out pids=()
-  for i in 1 2; do
-    DBFLEET_CACHE="$cache" scripts/ensure-redocly.sh >"$work/out-$i" 2>"$work/err-$i" &
-    pids+=("$!")
-  done
-  for i in 1 2; do
-    if ! wait "${pids[$((i - 1))]}"; then
-      cat "$work/err-$i" >&2
-      fail "ensure-redocly.sh from an empty cache failed"
-    fi
-    if [[ "$(cat "$work/out-$i")" != "$want" ]]; then
-      fail "ensure-redocly.sh printed \"$(cat "$work/out-$i")\", not $want"
-    fi
-  done
-  out="$("$want" --version 2>/dev/null)"
-  [[ "$out" == "$redocly_version" ]] || fail "$want reports $out"
-  for ((i = 1; i <= checks; i++)); do
-    expect_path -x env DBFLEET_CACHE="$cache" scripts/ensure-redocly.sh
-    [[ "$path" == "$want" ]] || fail "ensure-redocly.sh printed $path, not $want"
-  done
-}
-
 stage="version check"
 stub_check scripts/ensure-terraform.sh "terraform-$tf_version/terraform" "$tf_version"
 stub_check scripts/ensure-opentofu.sh "opentofu-$tofu_version/tofu" "$tofu_version"
@@ -159,14 +148,14 @@ for ((round = 1; round <= rounds; round++)); do
   mkdir "$cache"
 
   begin=$SECONDS
-  fresh_build scripts/ensure-terraform.sh "terraform-$tf_version/terraform" "$tf_version"
+  fresh_install scripts/ensure-terraform.sh "terraform-$tf_version/terraform" cli_reports "$tf_version"
   built="Terraform $tf_version into an empty cache in $((SECONDS - begin))s"
   if ((round == 1)); then
     begin=$SECONDS
-    fresh_build scripts/ensure-opentofu.sh "opentofu-$tofu_version/tofu" "$tofu_version"
+    fresh_install scripts/ensure-opentofu.sh "opentofu-$tofu_version/tofu" cli_reports "$tofu_version"
     built+=", OpenTofu $tofu_version in $((SECONDS - begin))s"
     begin=$SECONDS
-    fresh_redocly
+    fresh_install scripts/ensure-redocly.sh "redocly-$redocly_version/node_modules/.bin/redocly" redocly_reports "$redocly_version"
     built+=", Redocly CLI $redocly_version in $((SECONDS - begin))s"
   fi
 
