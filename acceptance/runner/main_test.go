@@ -83,6 +83,9 @@ func runChild() int {
 		Endpoint: os.Getenv("DBFLEET_ENDPOINT"), Token: os.Getenv("DBFLEET_TOKEN"), Env: "dev",
 		Prefix: os.Getenv(envChildPrefix), Scenarios: load, LoadDatabases: 3, Results: results,
 		Lease: 2 * time.Second, SweepEvery: -1, Logger: zerolog.New(os.Stderr),
+		// The test's own temporary directory: the work directory the killed
+		// run cannot remove goes with the test.
+		WorkDir: filepath.Dir(os.Getenv(envChildResults)),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
