@@ -29,8 +29,8 @@ func TestAdminSessionPinned(t *testing.T) {
 		"ALTER DATABASE pinned SET search_path = public, pg_catalog",
 		"ALTER DATABASE pinned SET role = pinned_owner",
 		"ALTER DATABASE pinned SET default_transaction_read_only = on",
-		"ALTER DATABASE pinned SET lock_timeout = '1ms'",
-		"ALTER ROLE pinned_owner SET statement_timeout = '1ms'",
+		"ALTER DATABASE pinned SET lock_timeout = '12345ms'",
+		"ALTER ROLE pinned_owner SET statement_timeout = '12345ms'",
 	} {
 		_, err := owner.Exec(ctx, stmt)
 		require.NoError(t, err, stmt)
@@ -61,7 +61,7 @@ func TestAdminSessionPinned(t *testing.T) {
 	owner, err = f.connectOwner(ctx, o)
 	require.NoError(t, err)
 	defer owner.Close(ctx)
-	require.Equal(t, []string{o.Role, "public, pg_catalog", "on", "1ms", "1ms"}, read(owner))
+	require.Equal(t, []string{o.Role, "public, pg_catalog", "on", "12345ms", "12345ms"}, read(owner))
 }
 
 // TestPooledReadsOutliveEndedSessions ends every pooled admin session on a
