@@ -274,7 +274,6 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 		failpoint.Kill(StepFailpoint(op.Kind, s.name, failpointAfterStep))
 		log.Info().Str("step", s.name).Msg("Ran step")
 	}
-	log.Info().Msg("Operation succeeded")
 	return m.finish(ctx, op, apiv1.OperationSucceeded, nil)
 }
 
@@ -478,7 +477,12 @@ func (m *Manager) finishTx(ctx context.Context, tx store.Tx, op *store.Operation
 	return tx.DatabasePut(ctx, db)
 }
 
+// finished follows an operation's end once it is recorded, so a kill
+// between the last step and the record (which runs the end again) logs it
+// once: "Operation succeeded", "Operation failed" or "Operation cancelled".
 func (m *Manager) finished(op *store.Operation) {
+	m.logger.Info().Str("operationId", op.ID).Str("kind", op.Kind).Str("region", op.Region).
+		Str("database", op.Database).Str("requestId", op.RequestID).Msg("Operation " + op.State)
 	m.metrics.finished(op)
 	m.waiters.notify(op.ID)
 }
