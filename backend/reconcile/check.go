@@ -99,6 +99,14 @@ func (r *Reconciler) reconcileDatabase(ctx context.Context, db *store.Database, 
 	defer cancel()
 	c := &checker{r: r, o: o, heal: db.DriftPolicy != apiv1.DriftPolicyReport, schemas: schemas}
 	c.run(ctx, cat)
+	if o.err != nil && !errors.Is(o.err, errRaced) && c.droppedMeanwhile(ctx) {
+		// The check failed because the database was dropped under it
+		// (its session was ended, or it could not connect): that is the
+		// finding, not a failed check. A claim taken stays taken, for the
+		// pass to release.
+		*o = outcome{db: db, claimed: o.claimed}
+		c.databaseMissing(ctx)
+	}
 	if errors.Is(o.err, errRaced) {
 		o.raced = true
 	}
@@ -124,6 +132,18 @@ func (c *checker) run(ctx context.Context, cat *engine.CatalogDatabase) {
 	if c.o.err == nil && c.o.db.ReplicaOf != "" && c.r.subs != nil {
 		c.subscription(ctx)
 	}
+}
+
+// droppedMeanwhile tells whether the database, there when the pass read
+// its region's catalog, is gone now.
+func (c *checker) droppedMeanwhile(ctx context.Context) bool {
+	db := c.o.db
+	catalog, err := c.r.regions.CatalogInspect(ctx, db.Region, []engine.CatalogQuery{{Database: db.Name, Owner: db.Owner}})
+	if err != nil {
+		return false
+	}
+	cat := catalog[db.Name]
+	return cat == nil || !cat.Exists
 }
 
 func (c *checker) find(check, reason, message string) finding {

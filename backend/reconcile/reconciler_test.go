@@ -285,6 +285,39 @@ func TestOneDatabaseFailingNeverStopsThePass(t *testing.T) {
 	require.Equal(t, []string{"finding:" + apiv1.ReasonOwnerRoleMissing, "error:" + apiv1.ReasonReconcileFailed}, b.events(t, "westeurope", "broken"))
 }
 
+// TestCheckFailingOnADroppedDatabaseReportsItMissing: a database dropped
+// between the pass's read of the catalog and a check that connects to it
+// (DROP DATABASE … WITH (FORCE) ends the check's session) is reported
+// missing, not as a failed check. The drop's timing is a race a real
+// server gives only now and then, so the regions here are fake.
+func TestCheckFailingOnADroppedDatabaseReportsItMissing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.put(t, &store.Database{Region: "westeurope", Name: "dropped", Parameters: map[string]string{"work_mem": "8MB"}},
+		&store.Database{Region: "westeurope", Name: "failing", Parameters: map[string]string{"work_mem": "8MB"}})
+	dropped := false
+	b.regions.inspect = func(_ string, queries []engine.CatalogQuery) (map[string]*engine.CatalogDatabase, error) {
+		cat := healthy(queries)
+		if d, ok := cat["dropped"]; ok && dropped {
+			d.Exists = false
+		}
+		return cat, nil
+	}
+	b.regions.params = func(database string) error {
+		if database == "dropped" {
+			dropped = true
+			return errors.New("FATAL: terminating connection due to administrator command (SQLSTATE 57P01)")
+		}
+		return errors.New("permission denied for database failing")
+	}
+
+	stats := b.pass(t)
+	require.Equal(t, 1, stats.Errors, "only the check that failed on a database still there")
+	require.Equal(t, []string{"finding:" + apiv1.ReasonDatabaseMissing}, b.events(t, "westeurope", "dropped"))
+	require.Equal(t, apiv1.ReasonDatabaseMissing, b.conditions(t, "westeurope", "dropped")[apiv1.ConditionReady].Reason)
+	require.Equal(t, []string{"finding:" + apiv1.ReasonParametersDrifted, "error:" + apiv1.ReasonReconcileFailed}, b.events(t, "westeurope", "failing"))
+}
+
 func TestUnavailableRegionIsLeftAloneAndReportedOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
