@@ -89,10 +89,10 @@ func (s *Server) idempotent(h handlerFunc) handlerFunc {
 		if err != nil || answer != nil {
 			return replay(w, answer, err)
 		}
-		failpoint.Kill(failpoint.IdempotencyBeforeHandler)
+		failpoint.At(failpoint.IdempotencyBeforeHandler)
 		buf := &bufferedResponse{header: w.Header()}
 		handlerErr := h(buf, r.WithContext(store.WithIdempotentRequest(r.Context(), req)))
-		failpoint.Kill(failpoint.IdempotencyAfterHandler)
+		failpoint.At(failpoint.IdempotencyAfterHandler)
 		switch {
 		case errors.Is(handlerErr, store.ErrIdempotencyKeyAnswered):
 			// Another request with the key committed first: its answer

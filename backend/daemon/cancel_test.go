@@ -188,17 +188,7 @@ func TestCancelPastTheDropFinishesTheDelete(t *testing.T) {
 	path := "/v1/databases/eastus/" + name
 	db := b.create(t, "eastus", name, apiv1.DatabaseSpec{DeletionProtection: new(false), SkipFinalBackup: true})
 
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, fleet.Region(t, "eastus").SuperuserDSN())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close(context.Background()) })
-	tx, err := conn.Begin(ctx)
-	require.NoError(t, err)
-	_, err = tx.Exec(ctx, `LOCK TABLE pg_catalog.pg_authid IN SHARE ROW EXCLUSIVE MODE`)
-	require.NoError(t, err)
-	release := func() { _ = tx.Rollback(context.Background()) }
-	t.Cleanup(release)
-
+	release := lockRoles(t, "eastus")
 	op := b.client.Do(t, http.MethodDelete, path, nil).Operation(t)
 	require.Eventually(t, func() bool { return !daemontest.DatabaseExists(t, admin, name) }, time.Minute, 20*time.Millisecond)
 	require.Equal(t, http.StatusOK, b.client.Do(t, http.MethodPost, "/v1/operations/"+op.ID+":cancel", nil).Status)
@@ -209,6 +199,49 @@ func TestCancelPastTheDropFinishesTheDelete(t *testing.T) {
 	require.Equal(t, apiv1.OperationSucceeded, done.State, "operation: %+v", done)
 	require.Equal(t, http.StatusNotFound, b.client.Do(t, http.MethodGet, path, nil).Status)
 	require.False(t, daemontest.RoleExists(t, admin, db.Owner))
+}
+
+// TestCancelNeverStopsARotation cancels a password rotation while its
+// ALTER ROLE waits on a lock: the store holds the new password from the
+// rotation's start, so the rotation runs to its end and the stored
+// password is the one that logs in.
+func TestCancelNeverStopsARotation(t *testing.T) {
+	b := setup(t)
+	name := daemontest.UniqueName("rotated")
+	path := "/v1/databases/eastus/" + name
+	b.create(t, "eastus", name, apiv1.DatabaseSpec{DeletionProtection: new(false), SkipFinalBackup: true})
+
+	release := lockRoles(t, "eastus")
+	op := b.client.Do(t, http.MethodPost, path+":rotate_password", nil).Operation(t)
+	require.Equal(t, http.StatusOK, b.client.Do(t, http.MethodPost, "/v1/operations/"+op.ID+":cancel", nil).Status)
+	time.Sleep(2 * time.Second) // twice the time a cancel takes to reach a step
+	release()
+
+	done := b.client.Wait(t, op.ID, time.Minute)
+	require.Equal(t, apiv1.OperationSucceeded, done.State, "operation: %+v", done)
+	var db apiv1.Database
+	b.client.Do(t, http.MethodGet, path, nil).Decode(t, &db)
+	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s sslmode=disable",
+		db.Host, db.Port, db.Owner, db.Password, db.Name))
+	require.NoError(t, err, "the stored password logs in")
+	require.NoError(t, conn.Close(context.Background()))
+}
+
+// lockRoles holds a lock on a region's pg_authid that stops every CREATE,
+// ALTER and DROP ROLE until release (or the test's end).
+func lockRoles(t *testing.T, region string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, fleet.Region(t, region).SuperuserDSN())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `LOCK TABLE pg_catalog.pg_authid IN SHARE ROW EXCLUSIVE MODE`)
+	require.NoError(t, err)
+	release = func() { _ = tx.Rollback(context.Background()) }
+	t.Cleanup(release)
+	return release
 }
 
 // TestCancelAtShutdownHandsTheStepBack stops dbfleetd while a create

@@ -47,7 +47,7 @@ func (f *Fleet) DatabaseEnsure(ctx context.Context, regionName, name, owner stri
 			// look again before touching it.
 			return f.DatabaseEnsure(ctx, regionName, name, owner)
 		}
-		failpoint.Kill(failpoint.DatabaseCreated)
+		failpoint.At(failpoint.DatabaseCreated)
 	}
 	if err := configureDatabase(ctx, pool, name, owner); err != nil {
 		return fmt.Errorf("configure database %s in %s: %w", name, regionName, err)

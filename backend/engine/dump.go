@@ -47,7 +47,7 @@ func (f *Fleet) DatabaseDump(ctx context.Context, o Owner, path string) error {
 	if err := os.Chmod(tmp, 0o600); err != nil {
 		return fmt.Errorf("restrict dump of %s in %s: %w", o.Database, o.Region, err)
 	}
-	failpoint.Kill(failpoint.DumpWritten)
+	failpoint.At(failpoint.DumpWritten)
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("store dump of %s in %s: %w", o.Database, o.Region, err)
 	}

@@ -110,7 +110,7 @@ func (c *OwnerConn) MigrationApply(ctx context.Context, m Migration, operationID
 		if _, err := tx.Exec(ctx, m.SQL, pgx.QueryExecModeSimpleProtocol); err != nil {
 			return locate(ctx, m.Version, m.SQL, err)
 		}
-		failpoint.Kill(failpoint.AtVersion(failpoint.MigrationSQLRan, m.Version))
+		failpoint.At(failpoint.AtVersion(failpoint.MigrationSQLRan, m.Version))
 		_, err := tx.Exec(ctx, `INSERT INTO dbfleet.migrations (version, checksum, operation_id) VALUES ($1, $2, $3)`,
 			m.Version, m.Checksum, operationID)
 		return err
@@ -128,7 +128,7 @@ func (c *OwnerConn) MigrationRevert(ctx context.Context, version int64, downSQL 
 		if _, err := tx.Exec(ctx, downSQL, pgx.QueryExecModeSimpleProtocol); err != nil {
 			return locate(ctx, version, downSQL, err)
 		}
-		failpoint.Kill(failpoint.AtVersion(failpoint.MigrationDownRan, version))
+		failpoint.At(failpoint.AtVersion(failpoint.MigrationDownRan, version))
 		_, err := tx.Exec(ctx, `DELETE FROM dbfleet.migrations WHERE version = $1`, version)
 		return err
 	})

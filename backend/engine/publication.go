@@ -75,7 +75,7 @@ func (f *Fleet) PublicationEnsure(ctx context.Context, region, database, owner, 
 		if err := f.roleEnsure(ctx, region, role, replPassword, true); err != nil {
 			return err
 		}
-		failpoint.Kill(failpoint.PublicationRoleEnsured)
+		failpoint.At(failpoint.PublicationRoleEnsured)
 		stmts, err := publishStatements(ctx, conn, database, owner, role, caps.Major())
 		if err != nil {
 			return err
@@ -83,7 +83,7 @@ func (f *Fleet) PublicationEnsure(ctx context.Context, region, database, owner, 
 		if err := execAll(ctx, tx, stmts); err != nil {
 			return err
 		}
-		failpoint.Kill(failpoint.PublicationUncommitted)
+		failpoint.At(failpoint.PublicationUncommitted)
 		return nil
 	})
 	if err != nil {

@@ -86,7 +86,7 @@ func (f *Fleet) roleEnsure(ctx context.Context, regionName, role, password strin
 		if err := execAll(ctx, tx, stmts); err != nil {
 			return err
 		}
-		failpoint.Kill(failpoint.RoleUncommitted)
+		failpoint.At(failpoint.RoleUncommitted)
 		return nil
 	})
 	if err != nil {

@@ -73,7 +73,7 @@ func (f *Fleet) SubscriptionEnsure(ctx context.Context, region, database string,
 		if err := f.slotDropInactive(ctx, src.Region, name); err != nil {
 			return err
 		}
-		failpoint.Kill(failpoint.SubscriptionSlotCleared)
+		failpoint.At(failpoint.SubscriptionSlotCleared)
 		c := srcRegion.connCfg
 		conninfo := fmt.Sprintf("host=%s port=%d dbname=%s user=%s password=%s %s connect_timeout=10",
 			conninfoValue(c.Host), c.Port, conninfoValue(src.Database), conninfoValue(ReplicationRoleName(src.Database)),
@@ -87,7 +87,7 @@ func (f *Fleet) SubscriptionEnsure(ctx context.Context, region, database string,
 		if err := subscriptionExec(ctx, conn, stmt); err != nil {
 			return fmt.Errorf("subscribe %s in %s to %s: %w", database, region, src.Region, err)
 		}
-		failpoint.Kill(failpoint.SubscriptionCreated)
+		failpoint.At(failpoint.SubscriptionCreated)
 		// The admin owns the new subscription; on 15 it is disabled until handed over.
 		sub.enabled, sub.owner = caps.Major() >= 16, ""
 	}
@@ -95,7 +95,7 @@ func (f *Fleet) SubscriptionEnsure(ctx context.Context, region, database string,
 		if err := handOver(ctx, conn, name, sub); err != nil {
 			return fmt.Errorf("give the subscription of %s in %s to its owner %s: %w", database, region, sub.dbOwner, err)
 		}
-		failpoint.Kill(failpoint.SubscriptionHandedOver)
+		failpoint.At(failpoint.SubscriptionHandedOver)
 	}
 	var stmts []string
 	if !sub.enabled {
@@ -214,7 +214,7 @@ func (f *Fleet) SubscriptionResync(ctx context.Context, o Owner, src Source) err
 		}
 	}
 	conn.Close(context.WithoutCancel(ctx))
-	failpoint.Kill(failpoint.ResyncTruncated)
+	failpoint.At(failpoint.ResyncTruncated)
 	return f.SubscriptionEnsure(ctx, o.Region, o.Database, src)
 }
 

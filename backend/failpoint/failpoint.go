@@ -1,14 +1,24 @@
-// Package failpoint lets tests kill dbfleetd at a named point of a code
-// path, to prove that what it committed before that point is enough to
-// resume: the process started with DBFLEETD_KILL_AT=<point> sends itself
-// SIGKILL when it reaches the point. Without the variable a point costs
-// one environment lookup.
+// Package failpoint lets tests stop dbfleetd at a named point of a code
+// path. Killed there, it proves that what was committed before the point is
+// enough to resume: the process started with DBFLEETD_KILL_AT=<point> sends
+// itself SIGKILL when it reaches the point. Paused there
+// (DBFLEETD_PAUSE_AT=<point>), it lets a test act at that moment, such as
+// cancel the operation. Without the variables a point costs two
+// environment lookups.
 package failpoint
 
-import "os"
+import (
+	"os"
+	"time"
+)
 
 // EnvVar names the point at which the process kills itself.
 const EnvVar = "DBFLEETD_KILL_AT"
+
+// PauseEnvVar names the point at which the process waits: it writes
+// ReachedFile and waits until the test removes the armed file
+// (ArmedEnvVar, which a pause needs).
+const PauseEnvVar = "DBFLEETD_PAUSE_AT"
 
 // The points of an idempotent mutation (a request with an
 // Idempotency-Key), in the order a request reaches them.
@@ -32,8 +42,14 @@ func IdempotencyPoints() []string {
 	return []string{IdempotencyBeforeHandler, IdempotencyOperationInserted, IdempotencyBeforeCommit, IdempotencyAfterHandler}
 }
 
-// Kill ends the process at once, as SIGKILL does, when EnvVar names point.
-func Kill(point string) {
+// At is a named point of a code path: the process ends there at once, as
+// SIGKILL does, when EnvVar names the point, and waits there when
+// PauseEnvVar does.
+func At(point string) {
+	if os.Getenv(PauseEnvVar) == point {
+		pause()
+		return
+	}
 	if os.Getenv(EnvVar) != point || !armed() {
 		return
 	}
@@ -43,4 +59,21 @@ func Kill(point string) {
 	}
 	// Kill returns before the signal lands: nothing more may happen here.
 	select {}
+}
+
+// ReachedFile is the file a process paused at a point writes beside the
+// armed file.
+func ReachedFile(armedFile string) string { return armedFile + ".reached" }
+
+// pause holds the calling goroutine while the armed file exists, once it
+// wrote ReachedFile; the point passes freely when the file is missing.
+func pause() {
+	armedFile := os.Getenv(ArmedEnvVar)
+	if armedFile == "" || !armed() {
+		return
+	}
+	_ = os.WriteFile(ReachedFile(armedFile), nil, 0o600)
+	for armed() {
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -5,8 +5,9 @@ import (
 	"strconv"
 )
 
-// ArmedEnvVar names a file: when it is set, the point EnvVar names kills the
-// process only while that file exists. A test starts dbfleetd with both,
+// ArmedEnvVar names a file: when it is set, the point EnvVar (or
+// PauseEnvVar) names kills (or holds) the process only while that file
+// exists. A test starts dbfleetd with both,
 // prepares what the operation under test needs (passing the point on the
 // way, harmlessly), then creates the file and starts the operation.
 const ArmedEnvVar = "DBFLEETD_KILL_ARMED"
@@ -83,7 +84,7 @@ const (
 )
 
 // InnerPoints lists every point between the statements of a step. A test
-// (points_test.go) checks it against every Kill call site of the module.
+// (points_test.go) checks it against every At call site of the module.
 func InnerPoints() []string {
 	return []string{
 		MigrateApplied, MigrateRecorded, MigrateRepublished, MigrateChecked,

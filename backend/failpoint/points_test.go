@@ -17,7 +17,7 @@ import (
 	"github.com/dbfleet/terraform-provider-dbfleet/backend/failpoint"
 )
 
-// killSite is one failpoint.Kill call in the module's code.
+// killSite is one failpoint.At call in the module's code.
 type killSite struct {
 	pos string
 	// point is the constant's value, for a constant of this package.
@@ -74,7 +74,7 @@ func constants(t *testing.T) map[string]string {
 }
 
 // killSites parses every Go file of the module but tests and returns each
-// failpoint.Kill call.
+// failpoint.At call.
 func killSites(t *testing.T) []killSite {
 	t.Helper()
 	root := moduleRoot(t)
@@ -100,12 +100,12 @@ func killSites(t *testing.T) []killSite {
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
 			call, ok := n.(*ast.CallExpr)
-			if !ok || !isSelector(call.Fun, "failpoint", "Kill") {
+			if !ok || !isSelector(call.Fun, "failpoint", "At") {
 				return true
 			}
 			rel, _ := filepath.Rel(root, path)
 			site := killSite{pos: rel + ":" + strconv.Itoa(fset.Position(call.Pos()).Line)}
-			require.Len(t, call.Args, 1, "%s: Kill takes one point", site.pos)
+			require.Len(t, call.Args, 1, "%s: At takes one point", site.pos)
 			arg := call.Args[0]
 			if inner, ok := arg.(*ast.CallExpr); ok && isSelector(inner.Fun, "failpoint", "AtVersion") {
 				site.versioned, arg = true, inner.Args[0]
@@ -145,15 +145,15 @@ func isSelector(e ast.Expr, pkg, name string) bool {
 	return ok && x.Name == pkg && sel.Sel.Name == name
 }
 
-// TestEveryKillSiteIsListed generates the list of failpoints from the
-// code: each failpoint.Kill call of the module names a constant of
+// TestEveryPointSiteIsListed generates the list of failpoints from the
+// code: each failpoint.At call of the module names a constant of
 // InnerPoints (through AtVersion exactly when it is one of
 // VersionedPoints), an idempotency point, or a step boundary
 // (ops.StepFailpoint, at the worker's two calls, before and after each
 // step). Every listed point has a call site. So a point added to the code
 // but not to the lists, which the crash-point enumeration
 // (backend/cmd/dbfleetd) walks, fails here.
-func TestEveryKillSiteIsListed(t *testing.T) {
+func TestEveryPointSiteIsListed(t *testing.T) {
 	sites := killSites(t)
 	inner, versioned := failpoint.InnerPoints(), failpoint.VersionedPoints()
 	seen := map[string]bool{}

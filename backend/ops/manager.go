@@ -321,7 +321,9 @@ func (m *Manager) WatchOperationsFinished(ctx context.Context) error {
 
 // OperationCancel asks for an operation to stop. An operation that has not
 // started is cancelled at once; a running one stops within about
-// Config.CancelPoll, its running statement cancelled on the server.
+// Config.CancelPoll, its running statement cancelled on the server. One
+// past its point of no return (pastNoReturn: a password rotation, a delete
+// that dropped the database) runs to its end.
 func (m *Manager) OperationCancel(ctx context.Context, id string) (*store.Operation, error) {
 	var op *store.Operation
 	err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
@@ -338,7 +340,7 @@ func (m *Manager) OperationCancel(ctx context.Context, id string) (*store.Operat
 		if err := tx.OperationRequestCancel(ctx, id, op.UpdatedAt); err != nil {
 			return err
 		}
-		if op.State == apiv1.OperationPending {
+		if op.State == apiv1.OperationPending && !pastNoReturn(op.Kind, nil, 0) {
 			return m.finishTx(ctx, tx, op, apiv1.OperationCancelled, nil)
 		}
 		return nil

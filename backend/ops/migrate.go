@@ -84,11 +84,13 @@ func (m *Manager) migrate(ctx context.Context, db *store.Database, op *store.Ope
 		if err != nil {
 			return fmt.Errorf("apply migration %d of %s in %s: %w", mig.Version, schema.Name, db.Region, err)
 		}
-		failpoint.Kill(failpoint.AtVersion(failpoint.MigrateApplied, mig.Version))
-		if err := m.recordVersions(ctx, db, []int64{mig.Version}, mig.Version, 0); err != nil {
+		failpoint.At(failpoint.AtVersion(failpoint.MigrateApplied, mig.Version))
+		if err := recordCommitted(ctx, func(ctx context.Context) error {
+			return m.recordVersions(ctx, db, []int64{mig.Version}, mig.Version, 0)
+		}); err != nil {
 			return err
 		}
-		failpoint.Kill(failpoint.AtVersion(failpoint.MigrateRecorded, mig.Version))
+		failpoint.At(failpoint.AtVersion(failpoint.MigrateRecorded, mig.Version))
 		if err := m.checkVersion(ctx, conn, db, schema, mig.Version); err != nil {
 			return err
 		}
@@ -104,7 +106,7 @@ func (m *Manager) checkVersion(ctx context.Context, conn *engine.OwnerConn, db *
 	if err := m.republish(ctx, db); err != nil {
 		return err
 	}
-	failpoint.Kill(failpoint.AtVersion(failpoint.MigrateRepublished, version))
+	failpoint.At(failpoint.AtVersion(failpoint.MigrateRepublished, version))
 	check, msg := m.healthCheck(ctx, conn, db, schema, version)
 	if check != "" {
 		if err := m.haltRollout(ctx, db, schema, version, check, msg); err != nil {
@@ -122,7 +124,7 @@ func (m *Manager) checkVersion(ctx context.Context, conn *engine.OwnerConn, db *
 		return &RolloutHaltedError{Schema: schema.Name, Version: version, State: apiv1.RolloutHalted,
 			Halt: store.RolloutHalt{Region: db.Region, Database: db.Name, Check: check, Message: msg}}
 	}
-	failpoint.Kill(failpoint.AtVersion(failpoint.MigrateChecked, version))
+	failpoint.At(failpoint.AtVersion(failpoint.MigrateChecked, version))
 	return nil
 }
 
@@ -306,31 +308,33 @@ func (m *Manager) revertTo(ctx context.Context, conn *engine.OwnerConn, db *stor
 		if err := m.recordIntents(ctx, db, 0, mig.Version); err != nil {
 			return err
 		}
-		failpoint.Kill(failpoint.AtVersion(failpoint.RevertIntent, mig.Version))
+		failpoint.At(failpoint.AtVersion(failpoint.RevertIntent, mig.Version))
 		if err := conn.MigrationRevert(ctx, mig.Version, mig.Down); err != nil {
 			return fmt.Errorf("revert migration %d of %s in %s: %w", mig.Version, schema.Name, db.Region, err)
 		}
-		failpoint.Kill(failpoint.AtVersion(failpoint.RevertRan, mig.Version))
+		failpoint.At(failpoint.AtVersion(failpoint.RevertRan, mig.Version))
 		previous := int64(0)
 		if i > 0 {
 			previous = schema.Migrations[i-1].Version
 		}
-		err := m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-			if err := tx.DatabaseMigrationDelete(ctx, db.Region, db.Name, mig.Version); err != nil {
-				return err
-			}
-			current, err := tx.DatabaseGet(ctx, db.Key())
-			if err != nil {
-				return err
-			}
-			current.AppliedVersion, current.RevertPendingVersion, current.UpdatedAt = previous, 0, m.now()
-			return tx.DatabasePut(ctx, current)
+		err := recordCommitted(ctx, func(ctx context.Context) error {
+			return m.store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+				if err := tx.DatabaseMigrationDelete(ctx, db.Region, db.Name, mig.Version); err != nil {
+					return err
+				}
+				current, err := tx.DatabaseGet(ctx, db.Key())
+				if err != nil {
+					return err
+				}
+				current.AppliedVersion, current.RevertPendingVersion, current.UpdatedAt = previous, 0, m.now()
+				return tx.DatabasePut(ctx, current)
+			})
 		})
 		if err != nil {
 			return fmt.Errorf("record revert of %d in %s/%s: %w", mig.Version, db.Region, db.Name, err)
 		}
 		db.AppliedVersion, db.RevertPendingVersion = previous, 0
-		failpoint.Kill(failpoint.AtVersion(failpoint.RevertRecorded, mig.Version))
+		failpoint.At(failpoint.AtVersion(failpoint.RevertRecorded, mig.Version))
 	}
 	return nil
 }

@@ -129,7 +129,7 @@ func (m *Manager) replicate(ctx context.Context, db *store.Database, _ *store.Op
 		if err := m.regions.PublicationEnsure(ctx, src.Region, src.Database, srcDB.Owner, src.ReplPassword); err != nil {
 			return err
 		}
-		failpoint.Kill(failpoint.ReplicatePublished)
+		failpoint.At(failpoint.ReplicatePublished)
 		return m.regions.SubscriptionEnsure(ctx, db.Region, db.Name, src)
 	}
 	replicas, err := replicasOf(ctx, m.store, db)
@@ -147,7 +147,7 @@ func (m *Manager) replicate(ctx context.Context, db *store.Database, _ *store.Op
 		if err := m.regions.SubscriptionEnsure(ctx, r.Region, r.Name, src); err != nil {
 			return err
 		}
-		failpoint.Kill(failpoint.ReplicateSourceSubscribed)
+		failpoint.At(failpoint.ReplicateSourceSubscribed)
 	}
 	return nil
 }

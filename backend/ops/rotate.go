@@ -24,8 +24,8 @@ const FailpointRotateIntentRecorded = failpoint.RotateIntentRecorded
 // from then on. A crash before the region's ALTER ROLE therefore has one
 // recovery, whoever runs it: the resumed job, or the reconciler, which
 // finds that the owner cannot log in with the stored password and resets
-// the role to it. Nothing ever goes back to the old password, and a
-// cancelled rotation is finished the same way.
+// the role to it. Nothing ever goes back to the old password, so a cancel
+// does not stop a rotation: it runs to its end (pastNoReturn).
 func (m *Manager) DatabasePasswordRotate(ctx context.Context, region, name, requestID string) (*store.Operation, error) {
 	if err := m.validateTarget(region, name); err != nil {
 		return nil, err
@@ -62,7 +62,7 @@ func (m *Manager) DatabasePasswordRotate(ctx context.Context, region, name, requ
 // crash anywhere, sets the same password.
 func (m *Manager) rotateSteps() []step {
 	return []step{{"set_password", func(ctx context.Context, db *store.Database, _ *store.Operation) error {
-		failpoint.Kill(failpoint.RotateIntentRecorded)
+		failpoint.At(failpoint.RotateIntentRecorded)
 		if err := m.regions.RoleEnsure(ctx, db.Region, db.Owner, db.Password); err != nil {
 			return fmt.Errorf("set new password of owner role %s in %s: %w", db.Owner, db.Region, err)
 		}

@@ -24,9 +24,10 @@ var (
 
 // stepContext is the context one step of op runs under: it ends at
 // deadline, or, if the step is cancellable, once a cancel of op (asked on
-// any node of the store) is seen, which the manager looks for every
-// cancelPoll. The regions' pgx
-// connections turn its end into a cancel request, so the statement the
+// any node of the store) is seen. The first look is made here, so a cancel
+// asked for since the worker read the operation ends the context before
+// the step starts; then the manager looks every cancelPoll. The regions'
+// pgx connections turn its end into a cancel request, so the statement the
 // step runs stops on the server too. Call stop when the step returns.
 func (m *Manager) stepContext(ctx context.Context, operationID string, deadline time.Time, cancellable bool) (stepCtx context.Context, stop func()) {
 	ctx, stopDeadline := context.WithDeadlineCause(ctx, deadline, errStepDeadline)
@@ -38,6 +39,9 @@ func (m *Manager) stepContext(ctx context.Context, operationID string, deadline 
 			m.watchCancel(ctx, operationID, cancel)
 		}
 	}()
+	if cancellable {
+		m.lookForCancel(ctx, operationID, cancel)
+	}
 	return ctx, func() {
 		cancel(nil)
 		<-watched
@@ -45,8 +49,8 @@ func (m *Manager) stepContext(ctx context.Context, operationID string, deadline 
 	}
 }
 
-// watchCancel cancels ctx with errStepCancelled once the operation asks to
-// be cancelled or is found finished (by another node), until ctx ends.
+// watchCancel looks for a cancel of the operation every cancelPoll until
+// ctx ends.
 func (m *Manager) watchCancel(ctx context.Context, operationID string, cancel context.CancelCauseFunc) {
 	tick := time.NewTicker(m.cancelPoll)
 	defer tick.Stop()
@@ -56,18 +60,24 @@ func (m *Manager) watchCancel(ctx context.Context, operationID string, cancel co
 			return
 		case <-tick.C:
 		}
-		op, err := m.store.OperationGet(ctx, operationID)
-		if err != nil {
-			// The step's own reads of the store meet the same trouble; the
-			// next tick looks again.
-			continue
-		}
-		if op.CancelRequested || operationDone(op.State) {
-			m.logger.Info().Str("operationId", operationID).Str("step", op.Step).Msg("Cancelling the running step")
-			cancel(errStepCancelled)
+		if m.lookForCancel(ctx, operationID, cancel) {
 			return
 		}
 	}
+}
+
+// lookForCancel cancels ctx with errStepCancelled, and says so, when the
+// operation asks to be cancelled or is found finished (by another node).
+// A failed read says nothing: the step's own reads of the store meet the
+// same trouble, and the next look tries again.
+func (m *Manager) lookForCancel(ctx context.Context, operationID string, cancel context.CancelCauseFunc) bool {
+	op, err := m.store.OperationGet(ctx, operationID)
+	if err != nil || !op.CancelRequested && !operationDone(op.State) {
+		return false
+	}
+	m.logger.Info().Str("operationId", operationID).Str("step", op.Step).Msg("Cancelling the running step")
+	cancel(errStepCancelled)
+	return true
 }
 
 // stepEnded tells why a step's context ended: errStepCancelled,
@@ -87,4 +97,14 @@ func stepEnded(stepCtx context.Context) error {
 // context (or the job's) ended: not cancelled with them, bounded.
 func settleContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+}
+
+// recordCommitted writes to the store, through record, an effect that
+// committed in a region: the write runs even when the step's context ended
+// just after the effect (a cancel, the deadline), so the store never lags
+// what the region has.
+func recordCommitted(ctx context.Context, record func(context.Context) error) error {
+	settle, cancel := settleContext(ctx)
+	defer cancel()
+	return record(settle)
 }

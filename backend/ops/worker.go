@@ -219,8 +219,13 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 			}
 			return m.stepStopped(ctx, op, s.name, errStepDeadline, cause)
 		}
-		failpoint.Kill(StepFailpoint(op.Kind, s.name, failpointBeforeStep))
+		failpoint.At(StepFailpoint(op.Kind, s.name, failpointBeforeStep))
 		stepCtx, stopStep := m.stepContext(ctx, op.ID, deadline, cancellable)
+		if ended := stepEnded(stepCtx); ended != nil {
+			// Cancelled since the step was recorded: it does not start.
+			stopStep()
+			return m.stepStopped(ctx, op, s.name, ended, nil)
+		}
 		err := s.run(stepCtx, db, op)
 		ended := stepEnded(stepCtx)
 		stopStep()
@@ -271,7 +276,7 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 			log.Error().Str("step", s.name).Err(err).Msg("Step failed")
 			return m.fail(ctx, op, s.name, err)
 		}
-		failpoint.Kill(StepFailpoint(op.Kind, s.name, failpointAfterStep))
+		failpoint.At(StepFailpoint(op.Kind, s.name, failpointAfterStep))
 		log.Info().Str("step", s.name).Msg("Ran step")
 	}
 	return m.finish(ctx, op, apiv1.OperationSucceeded, nil)
@@ -280,15 +285,21 @@ func (m *Manager) runOperation(ctx context.Context, id string, attempt, maxAttem
 // pastNoReturn tells whether the step at index i of an operation of kind
 // comes after the step whose effect cannot be undone: for a delete, the
 // drop of the database (a delete cancelled after it would mark ready a
-// database that is gone). Such steps run to the end despite a cancel; the
-// operation's deadline still stops them (it fails; deleting again
+// database that is gone); for a password rotation, its acceptance (the
+// store holds the new password from then on, so a rotation cancelled
+// before the region has it would leave a stored password that does not
+// log in). Such steps run to the end despite a cancel; the operation's
+// deadline still stops them (it fails; deleting or rotating again
 // finishes).
 func pastNoReturn(kind string, steps []step, i int) bool {
-	if kind != apiv1.OperationKindDeleteDatabase {
-		return false
+	switch kind {
+	case apiv1.OperationKindRotatePassword:
+		return true
+	case apiv1.OperationKindDeleteDatabase:
+		drop := slices.IndexFunc(steps, func(s step) bool { return s.name == "drop_database" })
+		return drop >= 0 && i > drop
 	}
-	drop := slices.IndexFunc(steps, func(s step) bool { return s.name == "drop_database" })
-	return drop >= 0 && i > drop
+	return false
 }
 
 // stepStopped ends an operation whose step was stopped, or was not started,

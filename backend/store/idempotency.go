@@ -81,7 +81,7 @@ func (t *storeTx) OperationInsert(ctx context.Context, op *Operation) error {
 	if req == nil || t.answeredKey {
 		return nil
 	}
-	failpoint.Kill(failpoint.IdempotencyOperationInserted)
+	failpoint.At(failpoint.IdempotencyOperationInserted)
 	answer, err := req.Answer(op)
 	if err != nil {
 		return fmt.Errorf("render answer to idempotency key of operation %s: %w", op.ID, err)
@@ -103,6 +103,6 @@ func (t *storeTx) OperationInsert(ctx context.Context, op *Operation) error {
 // written but not committed.
 func (t *storeTx) beforeCommit() {
 	if t.answeredKey {
-		failpoint.Kill(failpoint.IdempotencyBeforeCommit)
+		failpoint.At(failpoint.IdempotencyBeforeCommit)
 	}
 }

@@ -51,12 +51,7 @@ func TestCrashPointsOnThreeNodes(t *testing.T) {
 				schema: daemontest.UniqueName(prefix + "s"), armed: armed, pools: pools, before: map[string]bool{}}
 			t.Cleanup(func() { dropCase(t, c) })
 			s.setup(t, c)
-			for _, region := range []string{"westeurope", "northeurope", "eastus"} {
-				for _, id := range operationsIn(t, c.n, region, c.name) {
-					c.before[id] = true
-				}
-			}
-			require.NoError(t, os.WriteFile(armed, nil, 0o600))
+			c.arm(t)
 			s.start(t, c)
 
 			died := awaitOneSelfKill(t, nodes, tc.point)

@@ -94,6 +94,9 @@ type crashCase struct {
 	nodes      []*node
 	stateStore *pgxpool.Pool
 	opID       string
+	// again: the scenario's operation ran a second time, after a cancel
+	// (a delete then leaves a backup per run).
+	again bool
 }
 
 // atVersions expands versioned points for versions.
@@ -108,7 +111,7 @@ func atVersions(points []string, versions ...int64) []string {
 }
 
 // TestCrashPointsCoverTheCode is the other half of failpoint's
-// TestEveryKillSiteIsListed: every point listed there is reached by a
+// TestEveryPointSiteIsListed: every point listed there is reached by a
 // scenario of the enumeration, and every operation kind that runs steps is
 // enumerated.
 func TestCrashPointsCoverTheCode(t *testing.T) {
@@ -135,17 +138,24 @@ func TestCrashPointsCoverTheCode(t *testing.T) {
 // scenario and each of its points, dbfleetd is started with the point
 // armed, the operation started, the process seen to SIGKILL itself there,
 // restarted without the point, and the operation waited for; then the
-// invariants are checked against PostgreSQL itself. Cases share the dev
-// fleet (each its own database names) and run DBFLEET_CRASH_PARALLEL (10)
-// at a time, the slowest first: a repair waits on the reconciler's
-// interval, a replica on its copy.
+// invariants are checked against PostgreSQL itself.
 func TestCrashPoints(t *testing.T) {
-	major := serverMajor(t)
+	scenarios := crashScenarios(serverMajor(t))
+	forEachPoint(t, "crash", scenarios, runCrashCase)
+}
+
+// forEachPoint runs run for each scenario and each of its points. Cases
+// share the dev fleet (each its own database names) and run
+// DBFLEET_CRASH_PARALLEL (10) at a time, the slowest first: a repair waits
+// on the reconciler's interval, a replica on its copy.
+// DBFLEET_CRASH_ONLY=<scenario> runs one scenario.
+func forEachPoint(t *testing.T, what string, scenarios []*crashScenario,
+	run func(t *testing.T, s *crashScenario, point, prefix string, pools map[string]*pgxpool.Pool)) {
 	parallel := 10
 	if v, err := strconv.Atoi(os.Getenv("DBFLEET_CRASH_PARALLEL")); err == nil && v > 0 {
 		parallel = v
 	}
-	only := os.Getenv("DBFLEET_CRASH_ONLY") // a scenario name, to run one
+	only := os.Getenv("DBFLEET_CRASH_ONLY")
 	// Each replica holds a slot and logical replication workers of the
 	// shared regions while its case runs: fewer of those at once.
 	replicaSem := make(chan struct{}, max(parallel/2, 1))
@@ -154,7 +164,7 @@ func TestCrashPoints(t *testing.T) {
 	var count atomic.Int32
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
-	scenarios := crashScenarios(major)
+	scenarios = slices.Clone(scenarios)
 	slices.SortStableFunc(scenarios, func(a, b *crashScenario) int { return cmp.Compare(a.weight(), b.weight()) })
 	for _, s := range scenarios {
 		if only != "" && s.name != only {
@@ -169,36 +179,51 @@ func TestCrashPoints(t *testing.T) {
 					defer func() { <-replicaSem }()
 				}
 				t.Run(s.name+"/"+point, func(t *testing.T) {
-					runCrashCase(t, s, point, fmt.Sprintf("cp%s%d", s.name[:2], i), pools)
+					run(t, s, point, fmt.Sprintf("%s%s%d", what[:2], s.name[:2], i), pools)
 					count.Add(1)
 				})
 			})
 		}
 	}
 	wg.Wait()
-	t.Logf("crash points: %d passed in %s", count.Load(), time.Since(started).Round(time.Second))
+	t.Logf("%s points: %d passed in %s", what, count.Load(), time.Since(started).Round(time.Second))
 }
 
-func runCrashCase(t *testing.T, s *crashScenario, point, prefix string, pools map[string]*pgxpool.Pool) {
+// newCase makes the node of a case (SIGKILLed or paused at point, as env
+// says) and the case, whose names start with prefix; what it made in the
+// regions is dropped when the test ends.
+func newCase(t *testing.T, s *crashScenario, point, prefix string, pools map[string]*pgxpool.Pool, envVar string) *crashCase {
 	n := newNodeOn(t, "", "westeurope", "northeurope", "eastus")
 	if s.kind == "" {
 		// A repair waits for the reconciler's look at the database, twice
 		// (before the kill and after the restart): look every 2 s, not 30 s.
 		appendConfig(t, n, "reconcile_interval: 2s\n")
 	}
-	dir := filepath.Dir(n.config)
 	c := &crashCase{n: n, point: point, name: daemontest.UniqueName(prefix), schema: daemontest.UniqueName(prefix + "s"),
-		armed: filepath.Join(dir, "armed"), pools: pools, before: map[string]bool{}}
+		armed: filepath.Join(filepath.Dir(n.config), "armed"), pools: pools, before: map[string]bool{}}
 	t.Cleanup(func() { dropCase(t, c) })
-	n.env = []string{failpoint.EnvVar + "=" + point, failpoint.ArmedEnvVar + "=" + c.armed}
-	n.start()
-	s.setup(t, c)
+	n.env = []string{envVar + "=" + point, failpoint.ArmedEnvVar + "=" + c.armed}
+	return c
+}
+
+// arm records the operations that exist on the case's databases, then
+// arms the point.
+func (c *crashCase) arm(t *testing.T) {
+	t.Helper()
 	for _, region := range []string{"westeurope", "northeurope", "eastus"} {
-		for _, id := range operationsIn(t, n, region, c.name) {
+		for _, id := range operationsIn(t, c.n, region, c.name) {
 			c.before[id] = true
 		}
 	}
 	require.NoError(t, os.WriteFile(c.armed, nil, 0o600))
+}
+
+func runCrashCase(t *testing.T, s *crashScenario, point, prefix string, pools map[string]*pgxpool.Pool) {
+	c := newCase(t, s, point, prefix, pools, failpoint.EnvVar)
+	n := c.n
+	n.start()
+	s.setup(t, c)
+	c.arm(t)
 	s.start(t, c)
 	awaitSelfKill(t, c, 90*time.Second)
 
