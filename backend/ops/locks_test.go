@@ -55,7 +55,9 @@ func TestHaltingARolloutWaitsForAnOperationStart(t *testing.T) {
 
 	commit := daemontest.HoldOperationStart(t, st, key("starting"), "op-starting")
 	halted := make(chan error, 1)
-	go func() { halted <- m.HaltRollout(ctx, dbs["failing"], schema, 2, apiv1.CheckMigration, "the health check failed") }()
+	go func() {
+		halted <- m.HaltRollout(ctx, dbs["failing"], schema, 2, apiv1.CheckMigration, "the health check failed")
+	}()
 	select {
 	case err := <-halted:
 		t.Fatalf("the rollout halted (%v) while an operation was starting on one of its databases", err)
