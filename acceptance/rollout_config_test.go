@@ -15,8 +15,8 @@ const schemaAddress = "dbfleet_schema.test"
 // allRegions are the dev regions in the order the rollout tests name them.
 var allRegions = []string{"westeurope", "northeurope", "eastus"}
 
-// canaryWaves are the waves of DESIGN.md's example: westeurope is the
-// canary, northeurope and eastus follow together.
+// canaryWaves are the waves of examples/stamp/schema/main.tf: westeurope is
+// the canary, northeurope and eastus follow together.
 var canaryWaves = [][]string{{"westeurope"}, {"northeurope", "eastus"}}
 
 // migration is one migration of a dbfleet_schema configuration.

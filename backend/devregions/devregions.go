@@ -37,8 +37,8 @@ import (
 // DefaultNames are the regions Start runs when Options.Names is empty.
 var DefaultNames = []string{"westeurope", "northeurope", "eastus"}
 
-// regionNamePattern is the identifier rule of region names (DESIGN.md); it also keeps a name safe
-// as a path component.
+// regionNamePattern is the identifier pattern of backend/engine/identifier.go (ARCHITECTURE.md,
+// "Identifiers"); it also keeps a name safe as a path component.
 var regionNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 
 // Options configures Start.

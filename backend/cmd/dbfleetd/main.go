@@ -60,7 +60,7 @@ bootstrap token come from the YAML configuration file (backend/README.md lists i
 logs JSON to stderr; SIGINT or SIGTERM stops it.`
 
 func main() {
-	// DESIGN.md's log field for errors is "err".
+	// The log field for errors is "err" (backend/README.md, on logs).
 	zerolog.ErrorFieldName = "err"
 	logger := zerolog.New(os.Stderr).With().Timestamp().Logger()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
