@@ -985,7 +985,7 @@ type ClientInterface interface {
 
 	// CancelOperation Ask an operation to stop.
 	//
-	// `:cancel` is a custom method (AIP-136): it belongs to the path's last segment, which is the resource's id followed by `:cancel`, not a segment of its own. Send the colon as is, not percent-encoded, and percent-encode the id's own characters as in any path segment.
+	// `:cancel` is a custom method (AIP-136): it belongs to the path's last segment, which is the resource's id followed by `:cancel`, not a segment of its own. Send the colon as is, not percent-encoded, and percent-encode the id's own characters as in any path segment. A pending operation ends `cancelled` at once. A running one stops within about a second, its running statement cancelled on the server, and ends `cancelled` with what it did recorded (an upgrade keeps the versions it applied; applying again goes on from there). Two kinds are past their point of no return and run to their end despite a cancel: a password rotation, from its start (the new password is the one kept), and a delete, once it dropped the database.
 	//
 	// Corresponds with POST /v1/operations/{id}:cancel (the `CancelOperation` operationId).
 	CancelOperation(ctx context.Context, id OperationID, params *CancelOperationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1330,7 +1330,7 @@ func (c *Client) GetOperation(ctx context.Context, id OperationID, reqEditors ..
 
 // CancelOperation Ask an operation to stop.
 //
-// `:cancel` is a custom method (AIP-136): it belongs to the path's last segment, which is the resource's id followed by `:cancel`, not a segment of its own. Send the colon as is, not percent-encoded, and percent-encode the id's own characters as in any path segment.
+// `:cancel` is a custom method (AIP-136): it belongs to the path's last segment, which is the resource's id followed by `:cancel`, not a segment of its own. Send the colon as is, not percent-encoded, and percent-encode the id's own characters as in any path segment. A pending operation ends `cancelled` at once. A running one stops within about a second, its running statement cancelled on the server, and ends `cancelled` with what it did recorded (an upgrade keeps the versions it applied; applying again goes on from there). Two kinds are past their point of no return and run to their end despite a cancel: a password rotation, from its start (the new password is the one kept), and a delete, once it dropped the database.
 //
 // Corresponds with POST /v1/operations/{id}:cancel (the `CancelOperation` operationId).
 func (c *Client) CancelOperation(ctx context.Context, id OperationID, params *CancelOperationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2841,7 +2841,7 @@ type ClientWithResponsesInterface interface {
 
 	// CancelOperationWithResponse Ask an operation to stop.
 	//
-	// `:cancel` is a custom method (AIP-136): it belongs to the path's last segment, which is the resource's id followed by `:cancel`, not a segment of its own. Send the colon as is, not percent-encoded, and percent-encode the id's own characters as in any path segment.
+	// `:cancel` is a custom method (AIP-136): it belongs to the path's last segment, which is the resource's id followed by `:cancel`, not a segment of its own. Send the colon as is, not percent-encoded, and percent-encode the id's own characters as in any path segment. A pending operation ends `cancelled` at once. A running one stops within about a second, its running statement cancelled on the server, and ends `cancelled` with what it did recorded (an upgrade keeps the versions it applied; applying again goes on from there). Two kinds are past their point of no return and run to their end despite a cancel: a password rotation, from its start (the new password is the one kept), and a delete, once it dropped the database.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -5161,7 +5161,7 @@ func (c *ClientWithResponses) GetOperationWithResponse(ctx context.Context, id O
 
 // CancelOperationWithResponse Ask an operation to stop.
 //
-// `:cancel` is a custom method (AIP-136): it belongs to the path's last segment, which is the resource's id followed by `:cancel`, not a segment of its own. Send the colon as is, not percent-encoded, and percent-encode the id's own characters as in any path segment.
+// `:cancel` is a custom method (AIP-136): it belongs to the path's last segment, which is the resource's id followed by `:cancel`, not a segment of its own. Send the colon as is, not percent-encoded, and percent-encode the id's own characters as in any path segment. A pending operation ends `cancelled` at once. A running one stops within about a second, its running statement cancelled on the server, and ends `cancelled` with what it did recorded (an upgrade keeps the versions it applied; applying again goes on from there). Two kinds are past their point of no return and run to their end despite a cancel: a password rotation, from its start (the new password is the one kept), and a delete, once it dropped the database.
 //
 // Returns a wrapper object for the known response body format(s).
 //
