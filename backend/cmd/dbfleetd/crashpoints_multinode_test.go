@@ -65,7 +65,7 @@ func TestCrashPointsOnThreeNodes(t *testing.T) {
 			id := newOperation(t, c, s.opKind)
 			op := c.n.client.Wait(t, id, 3*time.Minute)
 			require.Equal(t, s.wantState, op.State, "%+v", op.Error)
-			require.Equal(t, 1, countLogLines(c.logText(), "Operation succeeded", id), "the operation succeeded once across the nodes")
+			requireSucceededOnce(t, c.logText, id)
 			var attempted []string
 			require.NoError(t, state.QueryRow(context.Background(), `SELECT attempted_by FROM river_job
 				WHERE args->>'operation_id' = $1`, id).Scan(&attempted))

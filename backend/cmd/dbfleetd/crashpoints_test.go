@@ -237,7 +237,7 @@ func runCrashCase(t *testing.T, s *crashScenario, point, prefix string, pools ma
 		op := n.client.Wait(t, id, 3*time.Minute)
 		require.Equal(t, s.wantState, op.State, "%+v", op.Error)
 		if s.wantState == apiv1.OperationSucceeded {
-			require.Equal(t, 1, countLogLines(c.logText(), "Operation succeeded", id), "the operation succeeded once")
+			requireSucceededOnce(t, c.logText, id)
 		}
 		c.opID = id
 	}
