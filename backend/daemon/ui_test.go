@@ -47,6 +47,9 @@ func browserTab(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
 		// Without these Chromium phones home, and this network refuses it.
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		// Chromium makes its singleton socket's directory under TMPDIR and
+		// leaves it there: in the test's directory, it goes with the test.
+		chromedp.Env("TMPDIR="+t.TempDir()),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
