@@ -23,10 +23,7 @@ import (
 // operation was lost.
 func TestHaltingARolloutWaitsForAnOperationStart(t *testing.T) {
 	t.Parallel()
-	fleet, err := daemontest.StartFleet("state")
-	require.NoError(t, err)
-	t.Cleanup(fleet.Stop)
-	st := fleet.NewStore(t, "state")
+	st := daemontest.StartStore(t)
 	m := ops.NewManager(ops.Config{Store: st, Logger: zerolog.Nop()})
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Microsecond)

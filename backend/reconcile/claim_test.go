@@ -23,10 +23,7 @@ import (
 // and an operation on one database at once.
 func TestRepairClaimWaitsForAnOperationStart(t *testing.T) {
 	t.Parallel()
-	fleet, err := daemontest.StartFleet("state")
-	require.NoError(t, err)
-	t.Cleanup(fleet.Stop)
-	st := fleet.NewStore(t, "state")
+	st := daemontest.StartStore(t)
 	r := reconcile.New(reconcile.Config{Store: st, Logger: zerolog.Nop(), Registerer: prometheus.NewRegistry()})
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -44,6 +41,6 @@ func TestRepairClaimWaitsForAnOperationStart(t *testing.T) {
 	}
 	commit()
 	require.ErrorIs(t, <-claimed, reconcile.ErrRaced, "the claim gives way to the operation")
-	_, err = st.ReconcileStateGet(ctx, db.Key())
+	_, err := st.ReconcileStateGet(ctx, db.Key())
 	require.ErrorIs(t, err, store.ErrNotFound, "nothing claimed")
 }

@@ -33,6 +33,16 @@ func (f *Fleet) NewStore(t testing.TB, region string) store.Store {
 	return st
 }
 
+// StartStore starts a PostgreSQL server of its own and opens a state store
+// in it (NewStore), both gone when the test ends.
+func StartStore(t testing.TB) store.Store {
+	t.Helper()
+	fleet, err := StartFleet("state")
+	require.NoError(t, err)
+	t.Cleanup(fleet.Stop)
+	return fleet.NewStore(t, "state")
+}
+
 // HoldOperationStart does in st what a request starting an operation on a
 // database does, up to its commit: it takes the database's lock and
 // records operationID as the database's operation. The transaction stays
